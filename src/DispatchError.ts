@@ -1,0 +1,156 @@
+/**
+ * The errors a dispatcher answers with. Each is a `Schema.TaggedError` that
+ * carries the key it concerns, so a caller can tell which worker refused it.
+ *
+ * @since 0.1.0
+ */
+import { Schema } from "effect"
+
+/**
+ * The child's mailbox held `capacity` requests, so this one was refused at
+ * once and nothing was queued. With `maxChildren`, also the answer to a request
+ * for a new key when every live child has work waiting (`capacity` is then the
+ * cap on children).
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Dispatcher } from "effect-dispatcher"
+ *
+ * declare const dispatcher: Dispatcher.Dispatcher<string, string>
+ *
+ * const program = Dispatcher.call(dispatcher, "job").pipe(
+ *   Effect.catchTag("TooManyRequests", (e) =>
+ *     Effect.succeed(`busy: ${e.key} holds ${e.capacity}`)
+ *   )
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class TooManyRequests extends Schema.TaggedError<TooManyRequests>()("TooManyRequests", {
+  key: Schema.String,
+  capacity: Schema.Number
+}) {
+  override get message(): string {
+    return `the mailbox of "${this.key}" is full (capacity ${this.capacity})`
+  }
+}
+
+/**
+ * The dispatcher is stopping or has stopped: the request was refused, or it
+ * was accepted but left in a mailbox when the children ended.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Dispatcher } from "effect-dispatcher"
+ *
+ * declare const dispatcher: Dispatcher.Dispatcher<string, string>
+ *
+ * const program = Dispatcher.call(dispatcher, "job").pipe(
+ *   Effect.catchTag("Unavailable", (e) => Effect.succeed(`stopped before ${e.key} could serve it`))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class Unavailable extends Schema.TaggedError<Unavailable>()("Unavailable", {
+  key: Schema.String
+}) {
+  override get message(): string {
+    return `the dispatcher serving "${this.key}" is stopping or stopped`
+  }
+}
+
+/**
+ * The request's `requestTimeout` passed before it was answered. The caller is
+ * answered at the deadline wherever the request was; a later reply is ignored.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Dispatcher } from "effect-dispatcher"
+ *
+ * declare const dispatcher: Dispatcher.Dispatcher<string, string>
+ *
+ * const program = Dispatcher.call(dispatcher, "poll").pipe(
+ *   Effect.catchTag("RequestTimeout", () => Effect.succeed("nothing yet"))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class RequestTimeout extends Schema.TaggedError<RequestTimeout>()("RequestTimeout", {
+  key: Schema.String
+}) {
+  override get message(): string {
+    return `the request for "${this.key}" was not answered before its deadline`
+  }
+}
+
+/**
+ * The child serving `key` failed and could not answer: either its restart
+ * schedule gave up (every waiting request gets this, with the last cause), or
+ * it ended by failure or defect holding a request it had taken.
+ *
+ * @example
+ * ```ts
+ * import { Cause, Effect } from "effect"
+ * import { Dispatcher } from "effect-dispatcher"
+ *
+ * declare const dispatcher: Dispatcher.Dispatcher<string, string>
+ *
+ * const program = Dispatcher.call(dispatcher, "job").pipe(
+ *   Effect.catchTag("ChildFailed", (e) =>
+ *     Effect.logError(`worker ${e.key} gave up`, e.cause as Cause.Cause<unknown>)
+ *   )
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ChildFailed extends Schema.TaggedError<ChildFailed>()("ChildFailed", {
+  key: Schema.String,
+  cause: Schema.Unknown
+}) {
+  override get message(): string {
+    return `the child serving "${this.key}" failed and was not restarted`
+  }
+}
+
+/**
+ * An option given to `make`, `layer`, `runChild` or `testChild` was invalid.
+ * The message names the option and the value that was given.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Dispatcher } from "effect-dispatcher"
+ *
+ * declare const factory: Dispatcher.Factory<string>
+ *
+ * const program = Dispatcher.make(factory, { mailboxCapacity: 0 }).pipe(
+ *   Effect.catchTag("InvalidOptions", (e) => Effect.logError(e.message)),
+ *   Effect.scoped
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InvalidOptions extends Schema.TaggedError<InvalidOptions>()("InvalidOptions", {
+  message: Schema.String
+}) {}
+
+/**
+ * Every error the dispatcher itself can answer a request with.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type DispatchError = TooManyRequests | Unavailable | RequestTimeout | ChildFailed

@@ -1,0 +1,647 @@
+/**
+ * A keyed, hierarchical request dispatcher: requests are routed by key to a
+ * child fiber spawned on demand, fed through a bounded mailbox, succeeded when
+ * it stops with work left, and stopped gracefully with nothing lost. The
+ * Effect form of Kafka-Pixy's `consumer/dispatcher`.
+ *
+ * @since 0.1.0
+ */
+import type { Cause, Context, Deferred, Duration, Effect, Exit, Layer, Pipeable, Queue, Schedule, Scope } from "effect"
+import { Effect as E, Layer as L } from "effect"
+import { dual } from "effect/Function"
+import type * as DispatchErrors from "./DispatchError.js"
+import * as internal from "./internal/dispatcher.js"
+import * as downstream from "./internal/downstream.js"
+import * as root from "./internal/root.js"
+import * as served from "./internal/serve.js"
+import * as testing from "./internal/testChild.js"
+
+export {
+  /**
+   * @since 0.1.0
+   * @category errors
+   */
+  ChildFailed,
+  /**
+   * @since 0.1.0
+   * @category errors
+   */
+  InvalidOptions,
+  /**
+   * @since 0.1.0
+   * @category errors
+   */
+  RequestTimeout,
+  /**
+   * @since 0.1.0
+   * @category errors
+   */
+  TooManyRequests,
+  /**
+   * @since 0.1.0
+   * @category errors
+   */
+  Unavailable
+} from "./DispatchError.js"
+
+/**
+ * Every error the dispatcher itself can answer a request with.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Dispatcher } from "effect-dispatcher"
+ *
+ * declare const dispatcher: Dispatcher.Dispatcher<string, string>
+ *
+ * const answer = Dispatcher.call(dispatcher, "job").pipe(
+ *   Effect.catchTags({
+ *     TooManyRequests: () => Effect.succeed("shed"),
+ *     Unavailable: () => Effect.succeed("stopping"),
+ *     RequestTimeout: () => Effect.succeed("late"),
+ *     ChildFailed: () => Effect.succeed("broken")
+ *   })
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type DispatchError = DispatchErrors.DispatchError
+
+/**
+ * The key that decides which child serves a request (Go: `Key`).
+ *
+ * @example
+ * ```ts
+ * import type { Dispatcher } from "effect-dispatcher"
+ *
+ * const keyOf = (request: { readonly group: string }): Dispatcher.Key => request.group
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Key = string
+
+/**
+ * What a child receives: the request and the means to answer it once. The
+ * first answer wins; a later one returns `false` and changes nothing. Only the
+ * library makes envelopes (through `send` or `testChild`), and it can answer
+ * one itself with a `DispatchError` (a deadline, a stop).
+ *
+ * @example
+ * ```ts
+ * import { Effect, Queue } from "effect"
+ * import type { Dispatcher } from "effect-dispatcher"
+ *
+ * // a child that answers each request with its length
+ * const child = (spec: Dispatcher.ChildSpec<string, number>) =>
+ *   Effect.forever(
+ *     Effect.flatMap(Queue.take(spec.requests), (envelope) => envelope.succeed(envelope.request.length))
+ *   )
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Envelope<Req, Res = void, E = never> {
+  readonly key: Key
+  readonly request: Req
+  /** Clock millis when the request was accepted */
+  readonly enqueuedAt: number
+  /** Answer with an exit; `false` if it was already answered */
+  readonly reply: (exit: Exit.Exit<Res, E>) => Effect.Effect<boolean>
+  readonly succeed: (value: Res) => Effect.Effect<boolean>
+  readonly fail: (error: E) => Effect.Effect<boolean>
+}
+
+/**
+ * What a factory is handed for each child (Go: `ChildSpec`). `requests` ends
+ * with `Cause.Done` once the parent stops; what is already in it can still be
+ * taken first.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Dispatcher } from "effect-dispatcher"
+ *
+ * const spawn = (child: Dispatcher.ChildSpec<string, string>) =>
+ *   Dispatcher.serve(child, (request, key) => Effect.succeed(`${key}: ${request}`))
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ChildSpec<Req, Res = void, E = never> {
+  readonly key: Key
+  readonly requests: Queue.Dequeue<Envelope<Req, Res, E>, Cause.Done>
+}
+
+/**
+ * How children are keyed and started (Go: `Factory`). `spawn` is the child's
+ * whole life: it runs in a fiber of its own, in a Scope of its own that closes
+ * when it ends (its finalizers are Go's `WithFinalizer`). Ending for any reason,
+ * success, failure, defect or interruption, is the child's disposal.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Dispatcher } from "effect-dispatcher"
+ *
+ * interface Poll { readonly group: string; readonly topic: string }
+ *
+ * const groups: Dispatcher.Factory<Poll, string> = {
+ *   keyOf: (poll) => poll.group,
+ *   spawn: (child) =>
+ *     Effect.addFinalizer(() => Effect.log(`group ${child.key} deregistered`)).pipe(
+ *       Effect.andThen(Dispatcher.serve(child, (poll) => Effect.succeed(`${poll.group}/${poll.topic}`)))
+ *     )
+ * }
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Factory<Req, Res = void, E = never, R = never> {
+  readonly keyOf: (request: Req) => Key
+  readonly spawn: (child: ChildSpec<Req, Res, E>) => Effect.Effect<unknown, unknown, R | Scope.Scope>
+}
+
+/**
+ * How a dispatcher is run. Every option is validated with Schema where it is
+ * given (`make`, `layer`, `runChild`); a bad one fails `InvalidOptions` naming
+ * the option and the value.
+ *
+ * @example
+ * ```ts
+ * import { Schedule } from "effect"
+ * import type { Dispatcher } from "effect-dispatcher"
+ *
+ * const options: Dispatcher.Options = {
+ *   name: "groups",
+ *   mailboxCapacity: 128,
+ *   overflow: { wait: "50 millis" },
+ *   requestTimeout: "3 seconds",
+ *   restart: Schedule.exponential("20 millis").pipe(Schedule.upTo({ times: 5 })),
+ *   maxChildren: 10_000
+ * }
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** Requests a child's mailbox holds; default 64 (Kafka-Pixy's `channel_buffer_size`) */
+  readonly mailboxCapacity?: number
+  /** This dispatcher's name in logs, spans and metrics; default `"dispatcher"` */
+  readonly name?: string
+  /** `"reject"` (default) answers a full mailbox `TooManyRequests` at once; `{ wait }` waits for room that long */
+  readonly overflow?: "reject" | { readonly wait: Duration.Input }
+  /** A request's whole budget from acceptance; at its deadline it is answered `RequestTimeout` */
+  readonly requestTimeout?: Duration.Input
+  /** Paces successors of failing children; default exponential from 10 ms, capped at 1 s, ten failures */
+  readonly restart?: Schedule.Schedule<unknown, unknown>
+  /** A cap on live children; the least recently used idle one is passivated to make room */
+  readonly maxChildren?: number
+}
+
+/**
+ * The options of `serve`.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Dispatcher } from "effect-dispatcher"
+ *
+ * const spawn = (child: Dispatcher.ChildSpec<string, string>) =>
+ *   Dispatcher.serve(child, (request) => Effect.succeed(request), { idleTimeToLive: "15 seconds" })
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ServeOptions {
+  /** End the child after this long without a request (Kafka-Pixy's `subscription_timeout`) */
+  readonly idleTimeToLive?: Duration.Input
+}
+
+/**
+ * A root dispatcher (Go: `T`). Opaque: use it with `send`, `call`,
+ * `shutdown`, `awaitStop`, `stats` and `children`.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Dispatcher } from "effect-dispatcher"
+ *
+ * const program = Effect.gen(function*() {
+ *   const echo: Dispatcher.Dispatcher<string, string> = yield* Dispatcher.make({
+ *     keyOf: (s: string) => s,
+ *     spawn: (child) => Dispatcher.serve(child, (s: string) => Effect.succeed(s))
+ *   })
+ *   return yield* Dispatcher.call(echo, "hello")
+ * }).pipe(Effect.scoped)
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Dispatcher<in Req, out Res = void, out E = never> extends Pipeable.Pipeable {
+  readonly [root.TypeId]: Dispatcher.Variance<Req, Res, E>
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export declare namespace Dispatcher {
+  /**
+   * @since 0.1.0
+   * @category models
+   */
+  export interface Variance<in Req, out Res, out E> {
+    readonly _Req: (_: Req) => void
+    readonly _Res: (_: never) => Res
+    readonly _E: (_: never) => E
+  }
+}
+
+/**
+ * What a dispatcher has done so far, and what lives now.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Dispatcher } from "effect-dispatcher"
+ *
+ * declare const dispatcher: Dispatcher.Dispatcher<string, string>
+ *
+ * const report = Effect.map(Dispatcher.stats(dispatcher), (s) => `${s.live} live, ${s.accepted} accepted`)
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Stats {
+  /** children alive now */
+  readonly live: number
+  /** children spawned, successors included */
+  readonly spawned: number
+  readonly successors: number
+  /** children that ended by failure or defect */
+  readonly failures: number
+  readonly accepted: number
+  /** requests the dispatcher refused or answered with an error, by error */
+  readonly rejected: {
+    readonly tooManyRequests: number
+    readonly unavailable: number
+    readonly requestTimeout: number
+    readonly childFailed: number
+  }
+}
+
+/**
+ * One live child: its key, what waits in its mailbox, and which incarnation
+ * serves it (1, then +1 per successor).
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Dispatcher } from "effect-dispatcher"
+ *
+ * declare const dispatcher: Dispatcher.Dispatcher<string, string>
+ *
+ * const busiest = Effect.map(
+ *   Dispatcher.children(dispatcher),
+ *   (children) => [...children].sort((a, b) => b.mailboxSize - a.mailboxSize)[0]
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ChildInfo {
+  readonly key: Key
+  readonly mailboxSize: number
+  readonly incarnation: number
+}
+
+/**
+ * What `testChild` gives: a spec to hand to the child under test, a way to
+ * offer it requests as a dispatcher would, and a way to end its mailbox.
+ *
+ * @example
+ * ```ts
+ * import { Deferred, Effect } from "effect"
+ * import { Dispatcher } from "effect-dispatcher"
+ *
+ * const program = Effect.gen(function*() {
+ *   const t = yield* Dispatcher.testChild<string, number>("k")
+ *   yield* Effect.forkChild(Dispatcher.serve(t.spec, (s) => Effect.succeed(s.length)))
+ *   const answer = yield* t.offer("four")
+ *   return yield* Deferred.await(answer) // 4
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TestChild<Req, Res = void, E = never> {
+  readonly spec: ChildSpec<Req, Res, E>
+  readonly offer: (
+    request: Req
+  ) => Effect.Effect<
+    Deferred.Deferred<Res, E | DispatchError>,
+    DispatchErrors.TooManyRequests | DispatchErrors.Unavailable
+  >
+  readonly end: Effect.Effect<void>
+}
+
+/**
+ * A root dispatcher in the current Scope; closing that Scope stops it (Go:
+ * `Stop`). The dispatcher's children run with the services of the fiber that
+ * made it.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Dispatcher } from "effect-dispatcher"
+ *
+ * const program = Effect.gen(function*() {
+ *   const upper = yield* Dispatcher.make({
+ *     keyOf: (word: string) => word[0] ?? "",
+ *     spawn: (child) => Dispatcher.serve(child, (word: string) => Effect.succeed(word.toUpperCase()))
+ *   }, { mailboxCapacity: 16 })
+ *   return yield* Dispatcher.call(upper, "kafka") // "KAFKA"
+ * }).pipe(Effect.scoped)
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make: <Req, Res = void, E = never, R = never>(
+  factory: Factory<Req, Res, E, R>,
+  options?: Options
+) => Effect.Effect<Dispatcher<Req, Res, E>, DispatchErrors.InvalidOptions, R | Scope.Scope> = root.make
+
+/**
+ * `make` as a Layer for a service tag of your own.
+ *
+ * @example
+ * ```ts
+ * import { Context, Effect } from "effect"
+ * import { Dispatcher } from "effect-dispatcher"
+ *
+ * class Upper extends Context.Service<Upper, Dispatcher.Dispatcher<string, string>>()("app/Upper") {}
+ *
+ * const UpperLive = Dispatcher.layer(Upper, {
+ *   keyOf: (word: string) => word,
+ *   spawn: (child) => Dispatcher.serve(child, (word: string) => Effect.succeed(word.toUpperCase()))
+ * })
+ *
+ * const program = Effect.flatMap(Upper.asEffect(), (upper) => Dispatcher.call(upper, "kafka")).pipe(
+ *   Effect.provide(UpperLive)
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = <Self, Req, Res, E, R>(
+  tag: Context.Key<Self, Dispatcher<Req, Res, E>>,
+  factory: Factory<Req, Res, E, R>,
+  options?: Options
+): Layer.Layer<Self, DispatchErrors.InvalidOptions, R> =>
+  L.effect(tag, root.make(factory, options)) as Layer.Layer<Self, DispatchErrors.InvalidOptions, R>
+
+/**
+ * A downstream dispatcher serving a parent's child mailbox (Go: `Spawn` with
+ * `WithChildSpec`), used inside a parent factory's `spawn`. It returns when its
+ * mailbox has ended and its children are gone, or when its last child has
+ * ended and no request waits. A request it cannot place is answered to the
+ * original caller (`TooManyRequests` with this level's key and capacity, or
+ * `Unavailable`).
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Dispatcher } from "effect-dispatcher"
+ *
+ * interface Poll { readonly group: string; readonly topic: string }
+ *
+ * const topics: Dispatcher.Factory<Poll, string> = {
+ *   keyOf: (poll) => poll.topic,
+ *   spawn: (child) => Dispatcher.serve(child, (poll) => Effect.succeed(`${poll.group}/${poll.topic}`))
+ * }
+ *
+ * const groups: Dispatcher.Factory<Poll, string> = {
+ *   keyOf: (poll) => poll.group,
+ *   spawn: (child) => Dispatcher.runChild(child, topics, { name: "topics" })
+ * }
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const runChild: <Req, Res, E, R>(
+  spec: ChildSpec<Req, Res, E>,
+  factory: Factory<Req, Res, E, R>,
+  options?: Options
+) => Effect.Effect<void, DispatchErrors.InvalidOptions, R> = downstream.runChild
+
+/**
+ * Accept a request: route it by key, spawning the child if needed. A full
+ * mailbox fails `TooManyRequests` at once with nothing queued; a stopping or
+ * stopped dispatcher fails `Unavailable`. Accepted, it gives the Deferred that
+ * the child (or the dispatcher) completes exactly once.
+ *
+ * @example
+ * ```ts
+ * import { Deferred, Effect } from "effect"
+ * import { Dispatcher } from "effect-dispatcher"
+ *
+ * declare const dispatcher: Dispatcher.Dispatcher<string, string>
+ *
+ * const program = Effect.gen(function*() {
+ *   const answer = yield* Dispatcher.send(dispatcher, "job")
+ *   // ... do something else meanwhile
+ *   return yield* Deferred.await(answer)
+ * })
+ * // or, data-last:
+ * const sendJob = Dispatcher.send("job")
+ * ```
+ *
+ * @since 0.1.0
+ * @category requests
+ */
+export const send: {
+  <Req>(request: Req): <Res, E>(
+    self: Dispatcher<Req, Res, E>
+  ) => Effect.Effect<
+    Deferred.Deferred<Res, E | DispatchError>,
+    DispatchErrors.TooManyRequests | DispatchErrors.Unavailable
+  >
+  <Req, Res, E>(
+    self: Dispatcher<Req, Res, E>,
+    request: Req
+  ): Effect.Effect<
+    Deferred.Deferred<Res, E | DispatchError>,
+    DispatchErrors.TooManyRequests | DispatchErrors.Unavailable
+  >
+} = dual((args) => root.isDispatcher(args[0]), root.send)
+
+/**
+ * `send`, then wait for the answer.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Dispatcher } from "effect-dispatcher"
+ *
+ * declare const dispatcher: Dispatcher.Dispatcher<string, string>
+ *
+ * const answer = Dispatcher.call(dispatcher, "job").pipe(Effect.timeout("1 second"))
+ * // or, data-last:
+ * const askJob = Dispatcher.call("job")
+ * ```
+ *
+ * @since 0.1.0
+ * @category requests
+ */
+export const call: {
+  <Req>(request: Req): <Res, E>(self: Dispatcher<Req, Res, E>) => Effect.Effect<Res, E | DispatchError>
+  <Req, Res, E>(self: Dispatcher<Req, Res, E>, request: Req): Effect.Effect<Res, E | DispatchError>
+} = dual((args) => root.isDispatcher(args[0]), root.call)
+
+/**
+ * Stop a root explicitly, the same as closing its Scope: end every mailbox,
+ * wait for every child, answer what is left `Unavailable`. Idempotent; returns
+ * once stopped.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Dispatcher } from "effect-dispatcher"
+ *
+ * declare const dispatcher: Dispatcher.Dispatcher<string, string>
+ *
+ * const stopWithin = Dispatcher.shutdown(dispatcher).pipe(Effect.timeout("5 seconds"))
+ * ```
+ *
+ * @since 0.1.0
+ * @category lifecycle
+ */
+export const shutdown = (self: Dispatcher<any, any, any>): Effect.Effect<void> =>
+  E.suspend(() => internal.stop(root.coreOf(self)))
+
+/**
+ * Wait until a root has stopped (Go: `Wait4Stop`); add `Effect.timeout` for a
+ * bound. A downstream dispatcher has no handle: its end is the end of its
+ * `runChild` effect.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Dispatcher } from "effect-dispatcher"
+ *
+ * declare const dispatcher: Dispatcher.Dispatcher<string, string>
+ *
+ * const stopped = Dispatcher.awaitStop(dispatcher).pipe(Effect.timeout("10 seconds"))
+ * ```
+ *
+ * @since 0.1.0
+ * @category lifecycle
+ */
+export const awaitStop = (self: Dispatcher<any, any, any>): Effect.Effect<void> =>
+  E.suspend(() => internal.awaitStopped(root.coreOf(self)))
+
+/**
+ * A ready-made child body: take requests in order and answer each with the
+ * exit of `handler(request, key)`, one at a time; return once the mailbox has
+ * ended and is drained. With `idleTimeToLive`, the child also ends after that
+ * long without a request (a request that races with the end is served by a
+ * successor). Interrupted while a handler runs, it answers that request and
+ * any it took after it `Unavailable`.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Dispatcher } from "effect-dispatcher"
+ *
+ * const factory: Dispatcher.Factory<number, number> = {
+ *   keyOf: (n) => String(n % 10),
+ *   spawn: (child) => Dispatcher.serve(child, (n) => Effect.succeed(n * 2), { idleTimeToLive: "1 minute" })
+ * }
+ * ```
+ *
+ * @since 0.1.0
+ * @category children
+ */
+export const serve: <Req, Res, E, R>(
+  child: ChildSpec<Req, Res, E>,
+  handler: (request: Req, key: Key) => Effect.Effect<Res, E, R>,
+  options?: ServeOptions
+) => Effect.Effect<void, never, R> = served.serve
+
+/**
+ * Go's `NewChildSpec4Test`: a `ChildSpec` with no dispatcher behind it, to
+ * test a child alone. A bad capacity dies with `InvalidOptions`.
+ *
+ * @example
+ * ```ts
+ * import { Deferred, Effect } from "effect"
+ * import { Dispatcher } from "effect-dispatcher"
+ *
+ * const program = Effect.gen(function*() {
+ *   const t = yield* Dispatcher.testChild<string, string>("greeter", 4)
+ *   yield* Effect.forkChild(Dispatcher.serve(t.spec, (name) => Effect.succeed(`hi ${name}`)))
+ *   return yield* Deferred.await(yield* t.offer("ada")) // "hi ada"
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category testing
+ */
+export const testChild: <Req, Res = void, E = never>(
+  key?: Key,
+  capacity?: number
+) => Effect.Effect<TestChild<Req, Res, E>> = testing.testChild
+
+/**
+ * A snapshot of what the dispatcher has done so far and what lives now.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Dispatcher } from "effect-dispatcher"
+ *
+ * declare const dispatcher: Dispatcher.Dispatcher<string, string>
+ *
+ * const logStats = Effect.flatMap(Dispatcher.stats(dispatcher), (s) => Effect.log("dispatcher", s))
+ * ```
+ *
+ * @since 0.1.0
+ * @category observability
+ */
+export const stats = (self: Dispatcher<any, any, any>): Effect.Effect<Stats> =>
+  E.sync(() => internal.stats(root.coreOf(self)))
+
+/**
+ * The live children: key, mailbox size and incarnation.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Dispatcher } from "effect-dispatcher"
+ *
+ * declare const dispatcher: Dispatcher.Dispatcher<string, string>
+ *
+ * const keys = Effect.map(Dispatcher.children(dispatcher), (children) => children.map((c) => c.key))
+ * ```
+ *
+ * @since 0.1.0
+ * @category observability
+ */
+export const children = (self: Dispatcher<any, any, any>): Effect.Effect<ReadonlyArray<ChildInfo>> =>
+  E.sync(() => internal.children(root.coreOf(self)))

@@ -1,0 +1,626 @@
+/**
+ * The dispatcher's lifecycle, read top to bottom as Kafka-Pixy's dispatch loop:
+ * accept a request (spawning its child on demand), handle a child's end
+ * (successor, restart, or forget), and stop (end every mailbox, wait for the
+ * children, answer the leftovers).
+ *
+ * Every decision about the registry happens in one synchronous block: nothing
+ * can run between "is the mailbox empty?" and "forget the key / spawn a
+ * successor", since a fiber only yields between operations.
+ */
+import { Cause, Clock, Context, Deferred, Duration, Effect, Exit, Fiber, LogLevel, Queue, References, Schedule, Scope } from "effect"
+import type * as Dispatcher from "../Dispatcher.js"
+import { ChildFailed, type DispatchError, RequestTimeout, TooManyRequests, Unavailable } from "../DispatchError.js"
+import { Deadlines } from "./deadlines.js"
+import { EnvelopeImpl, isAnswered, type Owner, rejectUnsafe, type Rejection } from "./envelope.js"
+import type { Resolved } from "./options.js"
+
+type Mailbox = Queue.Queue<EnvelopeImpl<any, any, any>, Cause.Done>
+type AnyFactory = Dispatcher.Factory<any, any, any, any>
+
+// -----------------------------------------------------------------------------
+// State
+// -----------------------------------------------------------------------------
+
+const Running = 0
+const Stopping = 1
+const Stopped = 2
+
+/** What an entry is doing; only `Active`, `Restarting` and `Reviving` count toward `maxChildren`. */
+const Active = 0 // a child serves the mailbox
+const Restarting = 1 // a successor waits out its restart delay
+const Passivating = 2 // its mailbox was ended to make room; the child is finishing
+const Reviving = 3 // passivating, and a request arrived: a new child takes `next` once the old one ends
+const Gone = 4
+
+/** @internal */
+export interface Counters {
+  accepted: number
+  spawned: number
+  successors: number
+  failures: number
+  tooManyRequests: number
+  unavailable: number
+  requestTimeout: number
+  childFailed: number
+}
+
+/** @internal */
+export const makeCounters = (): Counters => ({
+  accepted: 0,
+  spawned: 0,
+  successors: 0,
+  failures: 0,
+  tooManyRequests: 0,
+  unavailable: 0,
+  requestTimeout: 0,
+  childFailed: 0
+})
+
+/**
+ * One dispatcher, root or downstream.
+ *
+ * @internal
+ */
+export class Core {
+  state: typeof Running | typeof Stopping | typeof Stopped = Running
+  readonly registry = new Map<string, Entry>()
+  /** entries that count toward `maxChildren` */
+  resident = 0
+  /** child fibers alive, restart delays included */
+  live = 0
+  readonly counters = makeCounters()
+  readonly stopped = Deferred.makeUnsafe<void>()
+  /** mailboxes left when their children ended during a stop, answered once all have ended */
+  leftovers: Array<Mailbox> = []
+  /** a downstream dispatcher is told when its last child is gone */
+  onIdle: (() => void) | undefined = undefined
+  /** a downstream dispatcher is routing a batch: its end waits for the batch */
+  routing = false
+  readonly deadlines: Deadlines | undefined
+  readonly clock: Clock.Clock
+  readonly annotations: Record<string, unknown>
+  readonly lru: boolean
+
+  constructor(
+    readonly options: Resolved,
+    readonly factory: AnyFactory,
+    /** the services children run with */
+    readonly context: Context.Context<never>,
+    /** `groups/g1/topics`: each level's name, then the key it serves */
+    readonly path: string
+  ) {
+    this.clock = Context.get(context, Clock.Clock)
+    this.deadlines = options.requestTimeout === undefined ? undefined : new Deadlines(this.clock, context)
+    if (this.deadlines !== undefined) this.deadlines.expire = (envelope) => reject(envelope, "requestTimeout")
+    this.annotations = { dispatcher: path }
+    this.lru = Number.isFinite(options.maxChildren)
+  }
+}
+
+/**
+ * A key's place in the registry: its mailbox (shared by all its successive
+ * children), the child now serving it, and its restart state.
+ *
+ * @internal
+ */
+export class Entry implements Owner {
+  phase: number = Active
+  fiber: Fiber.Fiber<unknown, unknown> | undefined = undefined
+  incarnation = 0
+  /** the mailbox of the child after a passivated one */
+  next: Mailbox | undefined = undefined
+  /** acceptance order, to tell taken requests from those still in the mailbox */
+  seq = 0
+  /**
+   * Accepted requests that the child may take and not answer. `undefined` while the
+   * child's body answers every request it takes itself (`serve`, `runChild`).
+   */
+  tracked: Array<EnvelopeImpl<any, any, any>> | undefined = undefined
+  compactAt = 0
+  /** consecutive failures, and the restart schedule's state for them */
+  failures = 0
+  step: ((now: number, input: unknown) => Effect.Effect<[unknown, Duration.Duration], unknown>) | undefined =
+    undefined
+  lastCause: Cause.Cause<unknown> | undefined = undefined
+  /** millis before the next successor, or -1 to give up; decided as the failed child ends */
+  restartDelay = 0
+  private fullExit: Exit.Exit<never, DispatchError> | undefined = undefined
+  private unavailableExit: Exit.Exit<never, DispatchError> | undefined = undefined
+  private timeoutExit: Exit.Exit<never, DispatchError> | undefined = undefined
+
+  constructor(readonly core: Core, readonly key: string, public mailbox: Mailbox) {}
+
+  onSuccess(): void {
+    if (this.failures !== 0) {
+      this.failures = 0
+      this.step = undefined
+    }
+  }
+
+  onRejected(reason: Rejection): void {
+    this.core.counters[reason]++
+  }
+
+  /** The error exits are made once per key: a TaggedError captures a stack trace, which is costly. */
+  exitFor(reason: "tooManyRequests" | "unavailable" | "requestTimeout"): Exit.Exit<never, DispatchError> {
+    switch (reason) {
+      case "tooManyRequests":
+        return (this.fullExit ??= Exit.fail(
+          new TooManyRequests({ key: this.key, capacity: this.core.options.capacity }, { disableChecks: true })
+        ))
+      case "unavailable":
+        return (this.unavailableExit ??= Exit.fail(new Unavailable({ key: this.key }, { disableChecks: true })))
+      case "requestTimeout":
+        return (this.timeoutExit ??= Exit.fail(requestTimeout(this.key)))
+    }
+  }
+}
+
+const requestTimeout = (key: string) => new RequestTimeout({ key }, { disableChecks: true })
+
+/** @internal */
+export const reject = (envelope: EnvelopeImpl<any, any, any>, reason: "unavailable" | "requestTimeout"): boolean =>
+  rejectUnsafe(envelope, reason, (envelope.owner as Entry).exitFor(reason))
+
+// -----------------------------------------------------------------------------
+// The child spec handed to `spawn`
+// -----------------------------------------------------------------------------
+
+/** @internal */
+export class ChildSpecImpl implements Dispatcher.ChildSpec<any, any, any> {
+  constructor(readonly key: string, readonly requests: Mailbox, readonly entry: Entry | undefined) {}
+  toJSON(): unknown {
+    return { _id: "ChildSpec", key: this.key }
+  }
+}
+
+/**
+ * A child body that answers every request it takes (`serve`, `runChild`) says so,
+ * and its dispatcher stops tracking what it took.
+ *
+ * @internal
+ */
+export const answersEverything = (spec: Dispatcher.ChildSpec<any, any, any>): void => {
+  if (spec instanceof ChildSpecImpl && spec.entry !== undefined) spec.entry.tracked = undefined
+}
+
+/** @internal */
+export const entryOf = (spec: Dispatcher.ChildSpec<any, any, any>): Entry | undefined =>
+  spec instanceof ChildSpecImpl ? spec.entry : undefined
+
+// -----------------------------------------------------------------------------
+// Accepting a request
+// -----------------------------------------------------------------------------
+
+/** The key is new (or passivating) and a mailbox must be made before it can be placed. */
+export const NeedMailbox: unique symbol = Symbol("effect-dispatcher/NeedMailbox")
+
+/** @internal */
+export type Placement =
+  | { readonly _tag: "Accepted"; readonly envelope: EnvelopeImpl<any, any, any> }
+  | { readonly _tag: "Rejected"; readonly exit: Exit.Exit<never, DispatchError> }
+  | { readonly _tag: "Wait"; readonly entry: Entry; readonly mailbox: Mailbox; readonly envelope: EnvelopeImpl<any, any, any> }
+
+/**
+ * Place one request for `key`. `spare` is a fresh mailbox made beforehand, used
+ * only if the key needs one; without it a new key answers `NeedMailbox`.
+ * `deferred` and `outerDeadline` come from the level above in a hierarchy.
+ *
+ * @internal
+ */
+export const place = (
+  core: Core,
+  key: string,
+  request: unknown,
+  spare: Mailbox | undefined,
+  deferred: Deferred.Deferred<any, any> | undefined,
+  outerDeadline: number
+): Placement | typeof NeedMailbox => {
+  if (core.state !== Running) return { _tag: "Rejected", exit: unavailable(core, key) }
+  let entry = core.registry.get(key)
+  let mailbox: Mailbox
+  if (entry === undefined) {
+    if (spare === undefined) return NeedMailbox
+    if (!makeRoom(core, undefined)) return { _tag: "Rejected", exit: capReached(core, key) }
+    entry = new Entry(core, key, spare)
+    core.registry.set(key, entry)
+    core.resident++
+    const envelope = envelopeFor(core, entry, request, deferred, outerDeadline)
+    Queue.offerUnsafe(spare, envelope)
+    accepted(core, entry, envelope)
+    // last, since a child may run to its end inside this call
+    spawn(core, entry, 0, true)
+    return { _tag: "Accepted", envelope }
+  }
+  if (entry.phase === Passivating) {
+    if (spare === undefined) return NeedMailbox
+    if (!makeRoom(core, entry)) return { _tag: "Rejected", exit: capReached(core, key) }
+    entry.next = spare
+    entry.phase = Reviving
+    core.resident++
+    mailbox = spare
+  } else {
+    mailbox = entry.phase === Reviving ? entry.next! : entry.mailbox
+  }
+  if (core.lru) {
+    // re-insert: the registry's order is the order of last use
+    core.registry.delete(key)
+    core.registry.set(key, entry)
+  }
+  if (mailbox.messages.length >= core.options.capacity) {
+    if (core.options.overflowWait === undefined || core.options.overflowWait <= 0) {
+      core.counters.tooManyRequests++
+      return { _tag: "Rejected", exit: entry.exitFor("tooManyRequests") }
+    }
+    return { _tag: "Wait", entry, mailbox, envelope: envelopeFor(core, entry, request, deferred, outerDeadline) }
+  }
+  const envelope = envelopeFor(core, entry, request, deferred, outerDeadline)
+  Queue.offerUnsafe(mailbox, envelope)
+  accepted(core, entry, envelope)
+  return { _tag: "Accepted", envelope }
+}
+
+/** @internal */
+export const envelopeFor = (
+  core: Core,
+  entry: Entry,
+  request: unknown,
+  deferred: Deferred.Deferred<any, any> | undefined,
+  outerDeadline: number
+) =>
+  new EnvelopeImpl(
+    entry.key,
+    request,
+    core.clock.currentTimeMillisUnsafe(),
+    deferred ?? Deferred.makeUnsafe(),
+    entry,
+    ++entry.seq,
+    outerDeadline
+  )
+
+/**
+ * Book-keeping once a request sits in a mailbox: counts, its deadline, and
+ * tracking for a child that might not answer it.
+ *
+ * @internal
+ */
+export const accepted = (core: Core, entry: Entry, envelope: EnvelopeImpl<any, any, any>): void => {
+  core.counters.accepted++
+  if (core.deadlines !== undefined) {
+    const deadline = envelope.enqueuedAt + core.options.requestTimeout!
+    if (deadline < envelope.deadline) {
+      envelope.deadline = deadline
+      core.deadlines.add(envelope)
+    }
+  }
+  if (entry.tracked !== undefined) track(entry, envelope)
+}
+
+const track = (entry: Entry, envelope: EnvelopeImpl<any, any, any>): void => {
+  const tracked = entry.tracked!
+  tracked.push(envelope)
+  if (tracked.length >= entry.compactAt) {
+    const open = tracked.filter((e) => !isAnswered(e))
+    entry.tracked = open
+    entry.compactAt = Math.max(64, open.length * 2)
+  }
+}
+
+/**
+ * Below the cap, or room made by passivating the least recently used idle child.
+ */
+const makeRoom = (core: Core, reviving: Entry | undefined): boolean => {
+  if (core.resident < core.options.maxChildren) return true
+  for (const entry of core.registry.values()) {
+    if (entry !== reviving && entry.phase === Active && entry.fiber !== undefined && entry.mailbox.messages.length === 0) {
+      passivate(core, entry)
+      return true
+    }
+  }
+  return false
+}
+
+const passivate = (core: Core, entry: Entry): void => {
+  entry.phase = Passivating
+  core.resident--
+  // an empty mailbox ends at once: the child sees Cause.Done on its next take
+  Queue.endUnsafe(entry.mailbox)
+}
+
+const unavailable = (core: Core, key: string): Exit.Exit<never, DispatchError> => {
+  core.counters.unavailable++
+  const entry = core.registry.get(key)
+  return entry !== undefined ? entry.exitFor("unavailable") : Exit.fail(new Unavailable({ key }))
+}
+
+const capReached = (core: Core, key: string): Exit.Exit<never, DispatchError> => {
+  core.counters.tooManyRequests++
+  return Exit.fail(new TooManyRequests({ key, capacity: core.options.maxChildren }))
+}
+
+// -----------------------------------------------------------------------------
+// A child's life
+// -----------------------------------------------------------------------------
+
+/**
+ * Start the entry's next child. The first child of a key starts inside the
+ * sender's call; successors start on the next tick, so a child that ends at
+ * once cannot recurse its successors into the stack.
+ */
+const spawn = (core: Core, entry: Entry, delay: number, immediate: boolean): void => {
+  entry.incarnation++
+  core.counters.spawned++
+  if (entry.incarnation > 1) core.counters.successors++
+  core.live++
+  entry.phase = delay > 0 ? Restarting : Active
+  // a custom child may take requests and end without answering: track them until it says otherwise
+  entry.tracked = mailboxContents(entry.mailbox)
+  entry.compactAt = Math.max(64, entry.tracked.length * 2)
+  const spec = new ChildSpecImpl(entry.key, entry.mailbox, entry)
+  const scope = Scope.makeUnsafe()
+  let body = incarnation(core, entry, spec, scope)
+  if (delay > 0) {
+    body = Effect.andThen(
+      Effect.sleep(delay),
+      Effect.suspend(() => {
+        entry.phase = Active
+        return incarnation(core, entry, spec, scope)
+      })
+    )
+  } else if (!immediate) {
+    body = Effect.andThen(Effect.yieldNow, body)
+  }
+  const fiber = Effect.runForkWith(Context.add(core.context, Scope.Scope, scope))(body)
+  entry.fiber = fiber
+  fiber.addObserver((exit) => childEnded(core, entry, fiber, exit))
+}
+
+const mailboxContents = (mailbox: Mailbox): Array<EnvelopeImpl<any, any, any>> => {
+  const out: Array<EnvelopeImpl<any, any, any>> = []
+  for (let bucket = mailbox.messages.head; bucket !== undefined; bucket = bucket.next) {
+    for (let i = bucket.offset; i < bucket.array.length; i++) out.push(bucket.array[i])
+  }
+  return out
+}
+
+/**
+ * The child's body: `spawn(spec)` in a Scope of its own, closed as it ends
+ * (its finalizers run before its disposal is handled), then the log line and,
+ * after a failure, the restart schedule's next step.
+ */
+const incarnation = (core: Core, entry: Entry, spec: ChildSpecImpl, scope: Scope.Closeable) =>
+  Effect.onExit(
+    Effect.suspend(() => core.factory.spawn(spec) as Effect.Effect<unknown, unknown>),
+    (exit) => Effect.andThen(Scope.close(scope, exit), afterChild(core, entry, exit))
+  )
+
+const afterChild = (core: Core, entry: Entry, exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> => {
+  if (exit._tag === "Success" || Cause.hasInterruptsOnly(exit.cause)) {
+    return logDebug(core, entry, exit._tag === "Success" ? "child ended" : "child interrupted")
+  }
+  const cause = exit.cause
+  return Effect.gen(function*() {
+    entry.failures++
+    entry.step ??= yield* Schedule.toStep(core.options.restart)
+    const next = yield* Effect.exit(entry.step(core.clock.currentTimeMillisUnsafe(), cause))
+    entry.restartDelay = next._tag === "Success" ? Math.max(0, Duration.toMillis(next.value[1])) : -1
+    yield* Effect.logWarning(
+      entry.restartDelay < 0
+        ? `child failed ${entry.failures} times in a row; its restart schedule gave up`
+        : "child failed",
+      cause
+    ).pipe(Effect.annotateLogs({ ...core.annotations, key: entry.key, incarnation: entry.incarnation }))
+  })
+}
+
+const logDebug = (core: Core, entry: Entry, message: string): Effect.Effect<void> =>
+  Effect.withFiber((fiber) =>
+    LogLevel.isGreaterThan(fiber.getRef(References.MinimumLogLevel), "Debug")
+      ? Effect.void
+      : Effect.logDebug(message).pipe(
+        Effect.annotateLogs({ ...core.annotations, key: entry.key, incarnation: entry.incarnation })
+      )
+  )
+
+/**
+ * The disposal (Go: `Dispose`). Runs as the child's fiber ends, in one block:
+ * the mailbox is checked and the registry changed with nothing in between.
+ */
+const childEnded = (core: Core, entry: Entry, fiber: Fiber.Fiber<unknown, unknown>, exit: Exit.Exit<unknown, unknown>) => {
+  if (entry.fiber !== fiber) return
+  entry.fiber = undefined
+  core.live--
+  const failed = exit._tag === "Failure" && !Cause.hasInterruptsOnly(exit.cause)
+  if (failed) {
+    core.counters.failures++
+    entry.lastCause = exit.cause
+  }
+  if (entry.tracked !== undefined) answerAbandoned(entry, failed ? exit.cause : undefined)
+
+  if (core.state !== Running) {
+    core.leftovers.push(entry.mailbox)
+    if (entry.next !== undefined) core.leftovers.push(entry.next)
+    forget(core, entry)
+    if (core.live === 0) finishStop(core)
+    return
+  }
+  dropAnswered(entry.mailbox)
+  switch (entry.phase) {
+    case Passivating:
+      return forget(core, entry)
+    case Reviving:
+      entry.mailbox = entry.next!
+      entry.next = undefined
+      entry.incarnation = 0
+      entry.failures = 0
+      entry.step = undefined
+      return spawn(core, entry, 0, false)
+  }
+  if (entry.mailbox.messages.length === 0) return forget(core, entry)
+  if (!failed) return spawn(core, entry, 0, false)
+  if (entry.restartDelay < 0) return giveUp(core, entry)
+  spawn(core, entry, entry.restartDelay, false)
+}
+
+/**
+ * Requests the ended child took and left unanswered: `ChildFailed` if it
+ * failed, `Unavailable` if it ended otherwise. Nothing waits forever.
+ */
+const answerAbandoned = (entry: Entry, cause: Cause.Cause<unknown> | undefined): void => {
+  const firstUntaken = headSeq(entry.mailbox) ?? (entry.next && headSeq(entry.next)) ?? Infinity
+  const failed = cause === undefined
+    ? undefined
+    : Exit.fail(new ChildFailed({ key: entry.key, cause }, { disableChecks: true }))
+  for (const envelope of entry.tracked!) {
+    if (envelope.seq >= firstUntaken || isAnswered(envelope)) continue
+    if (failed !== undefined) rejectUnsafe(envelope, "childFailed", failed)
+    else reject(envelope, "unavailable")
+  }
+  entry.tracked = undefined
+}
+
+const headSeq = (mailbox: Mailbox): number | undefined => {
+  const head = mailbox.messages.head
+  return mailbox.messages.length > 0 && head !== undefined
+    ? (head.array[head.offset] as EnvelopeImpl<any, any, any>).seq
+    : undefined
+}
+
+/** Expired requests at the head need no successor to skip them. */
+const dropAnswered = (mailbox: Mailbox): void => {
+  while (mailbox.messages.length > 0) {
+    const head = mailbox.messages.head!
+    if (!isAnswered(head.array[head.offset])) return
+    Queue.takeUnsafe(mailbox)
+  }
+}
+
+/** The restart schedule ended: every request waiting for the key gets `ChildFailed`, and the key is forgotten. */
+const giveUp = (core: Core, entry: Entry): void => {
+  const exit = Exit.fail(new ChildFailed({ key: entry.key, cause: entry.lastCause }, { disableChecks: true }))
+  forget(core, entry)
+  refuseWaiting(entry.mailbox)
+  Queue.endUnsafe(entry.mailbox)
+  for (const envelope of drain(entry.mailbox)) rejectUnsafe(envelope, "childFailed", exit)
+}
+
+const forget = (core: Core, entry: Entry): void => {
+  if (entry.phase === Active || entry.phase === Restarting || entry.phase === Reviving) core.resident--
+  entry.phase = Gone
+  if (core.registry.get(entry.key) === entry) core.registry.delete(entry.key)
+  if (core.onIdle !== undefined && core.registry.size === 0 && !core.routing && core.state === Running) {
+    core.onIdle()
+  }
+}
+
+/** Take everything left in a mailbox without waiting (it may be ended). */
+const drain = (mailbox: Mailbox): Array<EnvelopeImpl<any, any, any>> => {
+  const out: Array<EnvelopeImpl<any, any, any>> = []
+  for (;;) {
+    const taken = Queue.takeUnsafe(mailbox)
+    if (taken === undefined || taken._tag === "Failure") return out
+    out.push(taken.value)
+  }
+}
+
+/** Senders waiting for room (`overflow: { wait }`) are told "not offered". */
+const refuseWaiting = (mailbox: Mailbox): void => {
+  const state = mailbox.state
+  if (state._tag === "Done") return
+  for (const offer of state.offers) {
+    state.offers.delete(offer)
+    if (offer._tag === "Single") offer.resume(Exit.succeed(false))
+    else offer.resume(Exit.succeed(offer.remaining.slice(offer.offset)))
+  }
+}
+
+/** @internal */
+export const isGone = (entry: Entry): boolean => entry.phase === Gone
+
+/** @internal */
+export const isRunning = (core: Core): boolean => core.state === Running
+
+// -----------------------------------------------------------------------------
+// Stopping
+// -----------------------------------------------------------------------------
+
+/**
+ * End every mailbox (children may drain them), refuse waiting senders, cancel
+ * restart delays; `finishStop` runs once the last child has ended.
+ *
+ * @internal
+ */
+export const beginStop = (core: Core): void => {
+  if (core.state !== Running) return
+  core.state = Stopping
+  for (const entry of core.registry.values()) {
+    refuseWaiting(entry.mailbox)
+    if (entry.next !== undefined) {
+      refuseWaiting(entry.next)
+      core.leftovers.push(entry.next)
+      entry.next = undefined
+    }
+    Queue.endUnsafe(entry.mailbox)
+    if (entry.phase === Restarting) entry.fiber?.interruptUnsafe()
+  }
+  if (core.live === 0) finishStop(core)
+}
+
+const finishStop = (core: Core): void => {
+  if (core.state === Stopped) return
+  core.state = Stopped
+  const leftovers = core.leftovers
+  core.leftovers = []
+  for (const mailbox of leftovers) {
+    for (const envelope of drain(mailbox)) reject(envelope, "unavailable")
+  }
+  core.deadlines?.stop()
+  Deferred.doneUnsafe(core.stopped, Exit.void)
+}
+
+/** @internal */
+export const awaitStopped = (core: Core): Effect.Effect<void> => Deferred.await(core.stopped)
+
+/** @internal */
+export const stop = (core: Core): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    beginStop(core)
+    return Deferred.await(core.stopped)
+  })
+
+// -----------------------------------------------------------------------------
+// Snapshots
+// -----------------------------------------------------------------------------
+
+/** @internal */
+export const stats = (core: Core): Dispatcher.Stats => {
+  const c = core.counters
+  return {
+    live: core.live,
+    spawned: c.spawned,
+    successors: c.successors,
+    failures: c.failures,
+    accepted: c.accepted,
+    rejected: {
+      tooManyRequests: c.tooManyRequests,
+      unavailable: c.unavailable,
+      requestTimeout: c.requestTimeout,
+      childFailed: c.childFailed
+    }
+  }
+}
+
+/** @internal */
+export const children = (core: Core): ReadonlyArray<Dispatcher.ChildInfo> => {
+  const out: Array<Dispatcher.ChildInfo> = []
+  for (const entry of core.registry.values()) {
+    if (entry.fiber === undefined) continue
+    out.push({
+      key: entry.key,
+      mailboxSize: entry.mailbox.messages.length + (entry.next?.messages.length ?? 0),
+      incarnation: entry.incarnation
+    })
+  }
+  return out
+}

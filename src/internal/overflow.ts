@@ -1,0 +1,37 @@
+import { Effect, Exit, Option, Queue } from "effect"
+import { ChildFailed, type DispatchError } from "../DispatchError.js"
+import { accepted, type Core, isGone, isRunning, type Placement } from "./dispatcher.js"
+
+/**
+ * `overflow: { wait }`: wait in the mailbox's own line of senders (first come,
+ * first served) until there is room, or fail `TooManyRequests` when `wait`
+ * passes. A stop refuses the waiting senders (`Unavailable`); a key whose
+ * restarts gave up answers them `ChildFailed`.
+ *
+ * @internal
+ */
+export const waitForRoom = (
+  core: Core,
+  placement: Extract<Placement, { _tag: "Wait" }>
+): Effect.Effect<Exit.Exit<void, DispatchError>> => {
+  const { entry, envelope, mailbox } = placement
+  return Queue.offer(mailbox, envelope).pipe(
+    Effect.timeoutOption(core.options.overflowWait!),
+    Effect.map((offered): Exit.Exit<void, DispatchError> => {
+      if (Option.isNone(offered)) {
+        core.counters.tooManyRequests++
+        return entry.exitFor("tooManyRequests")
+      }
+      if (offered.value) {
+        accepted(core, entry, envelope)
+        return Exit.void
+      }
+      if (isGone(entry) && entry.lastCause !== undefined && isRunning(core)) {
+        core.counters.childFailed++
+        return Exit.fail(new ChildFailed({ key: entry.key, cause: entry.lastCause }))
+      }
+      core.counters.unavailable++
+      return entry.exitFor("unavailable")
+    })
+  )
+}

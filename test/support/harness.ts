@@ -1,0 +1,76 @@
+/**
+ * The fake factory of Kafka-Pixy's dispatcher tests: `spawn` hands the test
+ * each child (its spec and controls) through a queue, then waits until the
+ * test tells that child how to end.
+ */
+import { Cause, Deferred, Effect, Exit, Fiber, Queue } from "effect"
+import { Dispatcher } from "../../src/index.js"
+
+export interface TestChildHandle<Req, Res> {
+  readonly key: string
+  readonly spec: Dispatcher.ChildSpec<Req, Res, string>
+  /** take the next request from the child's mailbox (waits) */
+  readonly take: Effect.Effect<Dispatcher.Envelope<Req, Res, string>, Cause.Done>
+  /** take the next request and answer it with `value` */
+  readonly takeAndAnswer: (value: Res) => Effect.Effect<Req, Cause.Done>
+  /** tell the child to end: success by default, or with the given exit */
+  readonly end: (exit?: Exit.Exit<void, string>) => Effect.Effect<void>
+  /** completed when the child's Scope has closed (its finalizers ran) */
+  readonly finalized: Deferred.Deferred<void>
+}
+
+export const fakeFactory = <Req, Res = string>(keyOf: (request: Req) => string) =>
+  Effect.gen(function*() {
+    const spawned = yield* Queue.unbounded<TestChildHandle<Req, Res>>()
+    const all: Array<TestChildHandle<Req, Res>> = []
+    const factory: Dispatcher.Factory<Req, Res, string> = {
+      keyOf,
+      spawn: (spec) =>
+        Effect.gen(function*() {
+          const stop = yield* Deferred.make<void, string>()
+          const finalized = yield* Deferred.make<void>()
+          yield* Effect.addFinalizer(() => Deferred.succeed(finalized, undefined))
+          const take = Queue.take(spec.requests)
+          const handle: TestChildHandle<Req, Res> = {
+            key: spec.key,
+            spec,
+            take,
+            takeAndAnswer: (value) =>
+              Effect.flatMap(take, (envelope) => Effect.as(envelope.succeed(value), envelope.request)),
+            end: (exit = Exit.void) => Effect.asVoid(Deferred.done(stop, exit)),
+            finalized
+          }
+          all.push(handle)
+          yield* Queue.offer(spawned, handle)
+          yield* Deferred.await(stop)
+        })
+    }
+    return {
+      factory,
+      /** the next child spawned (waits for it) */
+      nextChild: Queue.take(spawned),
+      /** how many spawned children the test has not taken yet */
+      unclaimed: Queue.size(spawned),
+      /** end every child spawned so far (a stop waits for them) */
+      endAll: Effect.suspend(() => Effect.forEach(all, (child) => child.end(), { discard: true }))
+    }
+  })
+
+/** Let every runnable fiber run until nothing is left to do. */
+export const settle: Effect.Effect<void> = Effect.gen(function*() {
+  for (let i = 0; i < 50; i++) yield* Effect.yieldNow
+})
+
+export const isDone = <A, E>(fiber: Fiber.Fiber<A, E>): boolean => fiber.pollUnsafe() !== undefined
+
+/** The error a request was answered with (fails the test if it succeeded). */
+export const errorOf = <A, E>(deferred: Deferred.Deferred<A, E>) => Effect.flip(Deferred.await(deferred))
+
+/** "g1:t1" style requests: the group is the root key, the topic the downstream one. */
+export interface Rq {
+  readonly group: string
+  readonly topic: string
+  readonly n: number
+}
+
+export const rq = (group: string, topic: string, n = 0): Rq => ({ group, topic, n })
