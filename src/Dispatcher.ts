@@ -400,7 +400,7 @@ export const make: <Req, Res = void, E = never, R = never>(
  *   spawn: (child) => Dispatcher.serve(child, (word: string) => Effect.succeed(word.toUpperCase()))
  * })
  *
- * const program = Effect.flatMap(Upper.asEffect(), (upper) => Dispatcher.call(upper, "kafka")).pipe(
+ * const program = Effect.flatMap(Effect.service(Upper), (upper) => Dispatcher.call(upper, "kafka")).pipe(
  *   Effect.provide(UpperLive)
  * )
  * ```

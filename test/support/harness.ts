@@ -23,6 +23,12 @@ export const fakeFactory = <Req, Res = string>(keyOf: (request: Req) => string) 
   Effect.gen(function*() {
     const spawned = yield* Queue.unbounded<TestChildHandle<Req, Res>>()
     const all: Array<TestChildHandle<Req, Res>> = []
+    // after `endAll`, every child (successors included) drains its mailbox until the stop ends it
+    let released = false
+    const drain = (spec: Dispatcher.ChildSpec<Req, Res, string>) =>
+      Effect.forever(Effect.flatMap(Queue.take(spec.requests), (envelope) => envelope.fail("released"))).pipe(
+        Effect.catchCause(() => Effect.void)
+      )
     const factory: Dispatcher.Factory<Req, Res, string> = {
       keyOf,
       spawn: (spec) =>
@@ -41,8 +47,10 @@ export const fakeFactory = <Req, Res = string>(keyOf: (request: Req) => string) 
             finalized
           }
           all.push(handle)
+          if (released) return yield* drain(spec)
           yield* Queue.offer(spawned, handle)
           yield* Deferred.await(stop)
+          if (released) return yield* drain(spec)
         })
     }
     return {
@@ -51,8 +59,11 @@ export const fakeFactory = <Req, Res = string>(keyOf: (request: Req) => string) 
       nextChild: Queue.take(spawned),
       /** how many spawned children the test has not taken yet */
       unclaimed: Queue.size(spawned),
-      /** end every child spawned so far (a stop waits for them) */
-      endAll: Effect.suspend(() => Effect.forEach(all, (child) => child.end(), { discard: true }))
+      /** let every child, now and later, drain its mailbox and end with it (a stop waits for children) */
+      endAll: Effect.suspend(() => {
+        released = true
+        return Effect.forEach(all, (child) => child.end(), { discard: true })
+      })
     }
   })
 
