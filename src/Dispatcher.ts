@@ -6,11 +6,13 @@
  *
  * @since 0.1.0
  */
-import type { Cause, Context, Deferred, Duration, Effect, Exit, Layer, Pipeable, Queue, Schedule, Scope } from "effect"
+import type { Cause, Config, Context, Deferred, Duration, Effect, Exit, Layer, Metric, Pipeable, Queue, Schedule, Scope } from "effect"
 import { Effect as E, Layer as L } from "effect"
 import { dual } from "effect/Function"
 import type * as DispatchErrors from "./DispatchError.js"
+import * as configs from "./internal/config.js"
 import * as internal from "./internal/dispatcher.js"
+import * as metered from "./internal/metrics.js"
 import * as downstream from "./internal/downstream.js"
 import * as root from "./internal/root.js"
 import * as served from "./internal/serve.js"
@@ -414,6 +416,99 @@ export const layer = <Self, Req, Res, E, R>(
   options?: Options
 ): Layer.Layer<Self, DispatchErrors.InvalidOptions, R> =>
   L.effect(tag, root.make(factory, options)) as Layer.Layer<Self, DispatchErrors.InvalidOptions, R>
+
+/**
+ * The options read from configuration, for `layerConfig`: `DISPATCHER_MAILBOX_CAPACITY`,
+ * `DISPATCHER_NAME`, `DISPATCHER_OVERFLOW_WAIT`, `DISPATCHER_REQUEST_TIMEOUT` and
+ * `DISPATCHER_MAX_CHILDREN` (with another `prefix`, `PREFIX_...`). Each is
+ * optional and validated with Schema: a bad value is a `ConfigError` whose path
+ * names the variable. Durations are Effect duration strings (`"500 millis"`).
+ * A restart schedule is code, not configuration: add it with `Config.map`.
+ *
+ * @example
+ * ```ts
+ * import { Config, Schedule } from "effect"
+ * import { Dispatcher } from "effect-dispatcher"
+ *
+ * // GROUPS_MAILBOX_CAPACITY=128 GROUPS_REQUEST_TIMEOUT="3 seconds"
+ * const options = Dispatcher.config("GROUPS").pipe(
+ *   Config.map((o) => ({ ...o, restart: Schedule.spaced("1 second").pipe(Schedule.upTo({ times: 3 })) }))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category configuration
+ */
+export const config: (prefix?: string) => Config.Config<Options> = configs.config
+
+/**
+ * `layer` with its options read from configuration (see `config`). A bad
+ * value fails the layer with a `ConfigError` naming the variable.
+ *
+ * @example
+ * ```ts
+ * import { ConfigProvider, Context, Effect, Layer } from "effect"
+ * import { Dispatcher } from "effect-dispatcher"
+ *
+ * class Upper extends Context.Service<Upper, Dispatcher.Dispatcher<string, string>>()("app/Upper") {}
+ *
+ * const UpperLive = Dispatcher.layerConfig(Upper, {
+ *   keyOf: (word: string) => word,
+ *   spawn: (child) => Dispatcher.serve(child, (word: string) => Effect.succeed(word.toUpperCase()))
+ * }, Dispatcher.config())
+ *
+ * // DISPATCHER_MAILBOX_CAPACITY=128 from the environment:
+ * const live = UpperLive.pipe(Layer.provide(ConfigProvider.layer(ConfigProvider.fromEnv())))
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = <Self, Req, Res, E, R>(
+  tag: Context.Key<Self, Dispatcher<Req, Res, E>>,
+  factory: Factory<Req, Res, E, R>,
+  options: Config.Config<Options>
+): Layer.Layer<Self, DispatchErrors.InvalidOptions | Config.ConfigError, R> =>
+  L.effect(tag, E.flatMap(options, (o) => root.make(factory, o))) as Layer.Layer<
+    Self,
+    DispatchErrors.InvalidOptions | Config.ConfigError,
+    R
+  >
+
+/**
+ * The dispatcher's metrics, each series tagged `dispatcher` with the
+ * dispatcher's `name` (every dispatcher of a name adds to the same series) and
+ * `requests` also with `outcome` (`accepted`, `too_many_requests`,
+ * `unavailable`, `request_timeout`, `child_failed`). They are read when
+ * snapshotted, from counters the dispatcher keeps anyway: no cost per request.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Metric } from "effect"
+ * import { Dispatcher } from "effect-dispatcher"
+ *
+ * const accepted = Metric.value(
+ *   Metric.withAttributes(Dispatcher.metrics.requests, { dispatcher: "groups", outcome: "accepted" })
+ * )
+ * const live = Metric.value(Metric.withAttributes(Dispatcher.metrics.liveChildren, { dispatcher: "groups" }))
+ * ```
+ *
+ * @since 0.1.0
+ * @category observability
+ */
+export const metrics: {
+  readonly requests: Metric.Counter<number>
+  readonly spawns: Metric.Counter<number>
+  readonly successors: Metric.Counter<number>
+  readonly failures: Metric.Counter<number>
+  readonly liveChildren: Metric.Gauge<number>
+} = {
+  requests: metered.requests,
+  spawns: metered.spawns,
+  successors: metered.successors,
+  failures: metered.failures,
+  liveChildren: metered.liveChildren
+}
 
 /**
  * A downstream dispatcher serving a parent's child mailbox (Go: `Spawn` with

@@ -79,7 +79,7 @@ describe("3. Successor on exit", () => {
     Effect.gen(function*() {
       const spawned: Array<number> = []
       let self: Dispatcher.Dispatcher<Rq, string, string> | undefined
-      const late: Array<Deferred.Deferred<string, unknown>> = []
+      const late: Array<Deferred.Deferred<string, string | Dispatcher.DispatchError>> = []
       const factory: Dispatcher.Factory<Rq, string, string> = {
         keyOf: (r) => r.group,
         spawn: (child) =>
@@ -239,7 +239,7 @@ describe("6. Nothing lost", () => {
             }
           })
       }, { mailboxCapacity: 8 })
-      const accepted: Array<Deferred.Deferred<string, unknown>> = []
+      const accepted: Array<Deferred.Deferred<string, string | Dispatcher.DispatchError>> = []
       let refused = 0
       for (let n = 1; n <= 300; n++) {
         const r = yield* Effect.exit(Dispatcher.send(d, rq(`k${n % 5}`, "", n)))

@@ -13,6 +13,7 @@ import type * as Dispatcher from "../Dispatcher.js"
 import { ChildFailed, type DispatchError, RequestTimeout, TooManyRequests, Unavailable } from "../DispatchError.js"
 import { Deadlines } from "./deadlines.js"
 import { EnvelopeImpl, isAnswered, type Owner, rejectUnsafe, type Rejection } from "./envelope.js"
+import * as metrics from "./metrics.js"
 import type { Resolved } from "./options.js"
 
 type Mailbox = Queue.Queue<EnvelopeImpl<any, any, any>, Cause.Done>
@@ -81,6 +82,7 @@ export class Core {
   readonly clock: Clock.Clock
   readonly annotations: Record<string, unknown>
   readonly lru: boolean
+  private readonly detachMetrics: () => void
 
   constructor(
     readonly options: Resolved,
@@ -95,6 +97,12 @@ export class Core {
     if (this.deadlines !== undefined) this.deadlines.expire = (envelope) => reject(envelope, "requestTimeout")
     this.annotations = { dispatcher: path }
     this.lru = Number.isFinite(options.maxChildren)
+    this.detachMetrics = metrics.attach(context, options.name, this)
+  }
+
+  /** Stopped: fold this dispatcher's counts into its name's totals. */
+  retire(): void {
+    this.detachMetrics()
   }
 }
 
@@ -576,6 +584,7 @@ const finishStop = (core: Core): void => {
     for (const envelope of drain(mailbox)) reject(envelope, "unavailable")
   }
   core.deadlines?.stop()
+  core.retire()
   Deferred.doneUnsafe(core.stopped, Exit.void)
 }
 

@@ -1,4 +1,4 @@
-import { type Cause, Deferred, Effect, Exit, Queue, type Scope } from "effect"
+import { type Cause, Deferred, Effect, Exit, type Fiber, Queue, type Scope } from "effect"
 import { pipeArguments } from "effect/Pipeable"
 import type * as Dispatcher from "../Dispatcher.js"
 import { ChildFailed, type DispatchError, type InvalidOptions, type TooManyRequests, type Unavailable } from "../DispatchError.js"
@@ -75,17 +75,59 @@ export const send = <Req, Res, E>(
   self: Dispatcher.Dispatcher<Req, Res, E>,
   request: Req
 ): Effect.Effect<Deferred.Deferred<Res, E | DispatchError>, TooManyRequests | Unavailable> =>
-  Effect.suspend(() => {
+  Effect.withFiber((fiber) => {
     const core = coreOf(self)
     const key = keyOf(core.factory, request)
     if (typeof key !== "string") return key
-    const placement = place(core, key, request, undefined, undefined, Infinity)
-    if (placement !== NeedMailbox) return settle(core, placement)
-    return Effect.flatMap(
-      Queue.bounded<EnvelopeImpl<any, any, any>, Cause.Done>(core.options.capacity),
-      (mailbox) => settle(core, place(core, key, request, mailbox, undefined, Infinity) as Placement)
-    )
+    const sent = sendKeyed(core, key, request)
+    return traced(fiber) ? Effect.withSpan(sent, "Dispatcher.send", spanOptions(core, key)) : sent
   })
+
+/**
+ * `send`, then wait for the answer; one span covers both.
+ *
+ * @internal
+ */
+export const call = <Req, Res, E>(
+  self: Dispatcher.Dispatcher<Req, Res, E>,
+  request: Req
+): Effect.Effect<Res, E | DispatchError> =>
+  Effect.withFiber((fiber) => {
+    const core = coreOf(self)
+    const key = keyOf(core.factory, request)
+    if (typeof key !== "string") return key
+    const called = Effect.flatMap(sendKeyed(core, key, request), awaitAnswer)
+    return traced(fiber) ? Effect.withSpan(called, "Dispatcher.call", spanOptions(core, key)) : called
+  })
+
+const awaitAnswer = <A, E>(deferred: Deferred.Deferred<A, E>): Effect.Effect<A, E> =>
+  // already answered (a child that ran inside the send): no need to suspend
+  deferred.effect ?? Deferred.await(deferred)
+
+/**
+ * Spans are made when a tracer is installed: the native default records
+ * nothing anyone can read, so a send without one costs no span.
+ */
+const traced = (fiber: Fiber.Fiber<unknown, unknown>): boolean =>
+  fiber.cache.tracerEnabled && fiber.cache.tracer !== undefined
+
+const spanOptions = (core: Core, key: string) => ({
+  kind: "producer" as const,
+  attributes: { "dispatcher.name": core.path, "dispatcher.key": key }
+})
+
+const sendKeyed = (
+  core: Core,
+  key: string,
+  request: unknown
+): Effect.Effect<Deferred.Deferred<any, any>, TooManyRequests | Unavailable> => {
+  const placement = place(core, key, request, undefined, undefined, Infinity)
+  if (placement !== NeedMailbox) return settle(core, placement)
+  return Effect.flatMap(
+    Queue.bounded<EnvelopeImpl<any, any, any>, Cause.Done>(core.options.capacity),
+    (mailbox) => settle(core, place(core, key, request, mailbox, undefined, Infinity) as Placement)
+  )
+}
 
 const settle = (
   core: Core,
@@ -109,9 +151,3 @@ const settle = (
       })
   }
 }
-
-/** @internal */
-export const call = <Req, Res, E>(
-  self: Dispatcher.Dispatcher<Req, Res, E>,
-  request: Req
-): Effect.Effect<Res, E | DispatchError> => Effect.flatMap(send(self, request), Deferred.await)

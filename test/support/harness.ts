@@ -74,8 +74,16 @@ export const settle: Effect.Effect<void> = Effect.gen(function*() {
 
 export const isDone = <A, E>(fiber: Fiber.Fiber<A, E>): boolean => fiber.pollUnsafe() !== undefined
 
-/** The error a request was answered with (fails the test if it succeeded). */
-export const errorOf = <A, E>(deferred: Deferred.Deferred<A, E>) => Effect.flip(Deferred.await(deferred))
+/** The DispatchError a request was answered with (dies if it was answered otherwise). */
+export const errorOf = <A, E>(deferred: Deferred.Deferred<A, E>): Effect.Effect<Dispatcher.DispatchError> =>
+  Effect.flip(Deferred.await(deferred)).pipe(
+    Effect.orDie,
+    Effect.flatMap((error) =>
+      typeof error === "object" && error !== null && "_tag" in error && "key" in error
+        ? Effect.succeed(error as unknown as Dispatcher.DispatchError)
+        : Effect.die(new Error(`expected a DispatchError, got ${String(error)}`))
+    )
+  )
 
 /** "g1:t1" style requests: the group is the root key, the topic the downstream one. */
 export interface Rq {
