@@ -1,0 +1,131 @@
+/**
+ * Model and real dispatcher side by side: after every command, every answer,
+ * delivery, spawn and live child is compared; at the end of a history, the
+ * invariants of "nothing lost" and a clean stop are checked.
+ */
+import { type Model, type Outcome, sameOutcome, showOutcome } from "./model.js"
+import type { Real } from "./real.js"
+
+export class Divergence extends Error {
+  override readonly name = "Divergence"
+}
+
+const show = (u: unknown): string =>
+  JSON.stringify(u, (_, v) => (v instanceof Map ? Object.fromEntries(v) : v))
+
+const fail = (model: Model, what: string): never => {
+  const tail = model.log.slice(-40).map((line) => `    ${line}`).join("\n")
+  throw new Divergence(`${what}\n  model time ${model.now} ms; last model events:\n${tail}`)
+}
+
+export const expectEqual = (model: Model, what: string, actual: unknown, expected: unknown): void => {
+  if (show(actual) !== show(expected)) fail(model, `${what}: real ${show(actual)}, model ${show(expected)}`)
+}
+
+const sortedMap = <V>(map: Map<string, V>): Array<[string, V]> =>
+  [...map.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+
+/** Everything observable, after one command. */
+export const compareAll = async (model: Model, real: Real, when: string): Promise<void> => {
+  if (real.violations.length > 0) fail(model, `${when}: ${real.violations.join("; ")}`)
+  // every answer so far, and only those
+  for (const [id, state] of model.requests) {
+    const actual = real.answerOf(id)
+    if (state.answer === undefined) {
+      if (actual !== undefined) fail(model, `${when}: #${id} was answered ${showOutcome(actual)}, the model still waits`)
+      continue
+    }
+    if (actual === undefined) {
+      fail(model, `${when}: #${id} is not answered, the model answered ${state.answer.map(showOutcome).join(" | ")}`)
+    } else if (!state.answer.some((o) => sameOutcome(o, actual))) {
+      fail(
+        model,
+        `${when}: #${id} was answered ${showOutcome(actual)}, the model allows ${state.answer.map(showOutcome).join(" | ")}`
+      )
+    }
+  }
+  // children: which live, how many spawned, what each took or handled
+  const live = new Map([...model.liveChildren().keys()].map((path) => [path, 1]))
+  expectEqual(model, `${when}: live children`, sortedMap(real.liveChildren()), sortedMap(live))
+  expectEqual(model, `${when}: spawns per path`, sortedMap(real.spawns), sortedMap(model.spawns))
+  expectEqual(model, `${when}: deliveries per path`, sortedMap(real.delivered), sortedMap(model.delivered))
+  const children = [...(await real.rootChildren())].sort((a, b) => (a.key < b.key ? -1 : 1))
+  const expected = model.rootChildren().sort((a, b) => (a.key < b.key ? -1 : 1))
+  expectEqual(model, `${when}: Dispatcher.children(root)`, children, expected)
+  // the stop has returned exactly when the model's root has stopped
+  for (const [name, fiber] of [["shutdown", real.shutdownFiber], ["Scope.close", real.closeFiber]] as const) {
+    if (fiber === undefined) continue
+    const done = fiber.pollUnsafe() !== undefined
+    if (done !== model.rootStopped) {
+      fail(model, `${when}: ${name} ${done ? "returned" : "has not returned"}, the model's root is ${model.root.state}`)
+    }
+  }
+}
+
+const isRefusal = (o: Outcome) => o._tag === "TooManyRequests" || o._tag === "Die"
+
+/** The invariants once a history has ended and the root has stopped. */
+export const finalChecks = async (model: Model, real: Real): Promise<void> => {
+  if (!model.rootStopped) fail(model, `the model's root has not stopped (${model.root.state})`)
+  for (const [id, state] of model.requests) {
+    if (state.answer === undefined) fail(model, `the model left #${id} unanswered`)
+  }
+  // every accepted request is answered exactly once (a Deferred completes once; here: at least once)
+  const unanswered = real.unanswered()
+  if (unanswered.length > 0) fail(model, `accepted and never answered: ${unanswered.map((id) => `#${id}`).join(", ")}`)
+  if (real.closeFiber?.pollUnsafe() === undefined) fail(model, "closing the root's Scope has not returned")
+  if (real.shutdownFiber !== undefined && real.shutdownFiber.pollUnsafe() === undefined) {
+    fail(model, "Dispatcher.shutdown has not returned")
+  }
+  // the root's enclosing finalizers run after all children ended and the leftovers were answered
+  const seen = real.rootFinalizer
+  if (seen === undefined) fail(model, "the root's enclosing Scope finalizer never ran")
+  else if (seen.liveChildren !== 0 || seen.unanswered.length > 0) {
+    fail(
+      model,
+      `the root's enclosing finalizer ran with ${seen.liveChildren} live children and unanswered ${show(seen.unanswered)}`
+    )
+  }
+  // a child's finalizers run exactly once; none is alive
+  for (const [instance, runs] of real.finalized) {
+    if (runs !== 1) fail(model, `child instance ${instance}: its finalizers ran ${runs} times`)
+  }
+  if (real.liveCount() !== 0) fail(model, `children still alive after the stop: ${show(real.liveChildren())}`)
+  // no fiber started by the dispatcher is alive
+  if (real.fibers.started !== real.fibers.ended) {
+    fail(model, `fibers started by the dispatcher: ${real.fibers.started}, ended: ${real.fibers.ended}`)
+  }
+  // every mailbox is empty
+  let i = 0
+  for (const mailbox of real.mailboxes) {
+    i++
+    if (mailbox.messages.length > 0) fail(model, `mailbox ${i} still holds ${mailbox.messages.length} requests`)
+  }
+  // per-key order: a child takes its key's requests in the order they were accepted (ids grow with acceptance)
+  const deliveredTo = new Map<number, string>()
+  for (const [path, ids] of real.delivered) {
+    for (let k = 1; k < ids.length; k++) {
+      if (ids[k]! <= ids[k - 1]!) fail(model, `${path} took #${ids[k]} after #${ids[k - 1]}`)
+    }
+    for (const id of ids) {
+      const before = deliveredTo.get(id)
+      if (before !== undefined) fail(model, `#${id} delivered twice: to ${before} and ${path}`)
+      deliveredTo.set(id, path)
+    }
+  }
+  // a rejected request was never delivered
+  for (const [id, record] of real.requests) {
+    const answer = real.answerOf(id)
+    const refusedAtOnce = record.sent !== undefined && record.sent._tag === "Failure"
+    if ((refusedAtOnce || (answer !== undefined && isRefusal(answer))) && deliveredTo.has(id)) {
+      fail(model, `#${id} was refused (${answer && showOutcome(answer)}) yet delivered to ${deliveredTo.get(id)}`)
+    }
+  }
+  const stats = await real.stats()
+  expectEqual(
+    model,
+    "Dispatcher.stats(root)",
+    { accepted: stats.accepted, spawned: stats.spawned, successors: stats.successors, failures: stats.failures, live: stats.live },
+    { ...model.rootStats, live: 0 }
+  )
+}

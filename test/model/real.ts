@@ -1,0 +1,403 @@
+/**
+ * The real dispatcher under test, driven deterministically: a root made with
+ * `Dispatcher.make`, controlled children the test tells when to take, answer
+ * and end, `serve` children, and a second level through `Dispatcher.runChild`.
+ * Time is a TestClock; between two commands `settle` lets every fiber run
+ * until all are suspended (see scheduler.ts).
+ *
+ * Everything observable is recorded here (answers, deliveries, spawns,
+ * finalizers, fibers) for the model-based test to compare with the model.
+ */
+import {
+  Cause,
+  Context,
+  Deferred,
+  Effect,
+  Exit,
+  type Fiber,
+  Layer,
+  Metric,
+  Queue,
+  References,
+  Schedule,
+  Scheduler,
+  Scope
+} from "effect"
+import { TestClock } from "effect/testing"
+import { Dispatcher } from "effect-dispatcher"
+import {
+  type Config,
+  ctlError,
+  ctlValue,
+  type EndHow,
+  innerKinds,
+  type Kind,
+  type Outcome,
+  type Request,
+  rootKinds,
+  servedValue
+} from "./model.js"
+import { QuiescentScheduler, settleWith } from "./scheduler.js"
+
+type Env = Dispatcher.Envelope<Request, string, string>
+type Spec = Dispatcher.ChildSpec<Request, string, string>
+
+/** A controlled child: the test takes, answers and ends for it. */
+export interface CtlHandle {
+  readonly path: string
+  readonly instance: number
+  readonly spec: Spec
+  readonly fiber: Fiber.Fiber<unknown, unknown>
+  readonly stop: Deferred.Deferred<void, string>
+  readonly held: Array<Env>
+}
+
+export interface RealRequest {
+  readonly req: Request
+  /** `send` mode: what `send` gave */
+  sent: Exit.Exit<Deferred.Deferred<string, string | Dispatcher.DispatchError>, unknown> | undefined
+  /** `call` mode: the fiber running `call` */
+  call: Fiber.Fiber<string, unknown> | undefined
+}
+
+const restartSchedules: Record<Config["restart"], Schedule.Schedule<unknown, unknown> | undefined> = {
+  default: undefined,
+  short: Schedule.spaced("5 millis").pipe(Schedule.upTo({ times: 2 }))
+}
+
+/** A dispatcher's answer (or refusal), in the model's vocabulary. */
+export const outcomeOf = (exit: Exit.Exit<unknown, unknown>): Outcome => {
+  if (Exit.isSuccess(exit)) return { _tag: "Success", value: String(exit.value) }
+  const cause = exit.cause
+  if (Cause.hasDies(cause)) return { _tag: "Die" }
+  if (Cause.hasInterruptsOnly(cause)) return { _tag: "Interrupted" }
+  const error = Cause.squash(cause)
+  if (typeof error === "string") return { _tag: "Fail", error }
+  if (error instanceof Dispatcher.TooManyRequests) {
+    return { _tag: "TooManyRequests", key: error.key, capacity: error.capacity }
+  }
+  if (error instanceof Dispatcher.Unavailable) return { _tag: "Unavailable", key: error.key }
+  if (error instanceof Dispatcher.RequestTimeout) return { _tag: "RequestTimeout", key: error.key }
+  if (error instanceof Dispatcher.ChildFailed) {
+    const inner = error.cause as Cause.Cause<unknown>
+    return { _tag: "ChildFailed", key: error.key, cause: Cause.hasDies(inner) ? "die" : "fail" }
+  }
+  return { _tag: "Fail", error: `unexpected: ${String(error)}` }
+}
+
+export class Real {
+  readonly scheduler = new QuiescentScheduler()
+  readonly settle = settleWith(this.scheduler)
+  private context!: Context.Context<never>
+  private clockScope!: Scope.Closeable
+  /** the Scope the root was made in; closing it stops the root */
+  rootScope!: Scope.Closeable
+  dispatcher!: Dispatcher.Dispatcher<Request, string, string>
+
+  readonly requests = new Map<number, RealRequest>()
+  /** live controlled children by path */
+  readonly ctl = new Map<string, CtlHandle>()
+  /** live `serve` children's fibers by path */
+  readonly serving = new Map<string, { readonly instance: number; readonly fiber: Fiber.Fiber<unknown, unknown> }>()
+  /** children whose spawn body runs and whose Scope has not closed, by path */
+  readonly live = new Map<string, number>()
+  readonly spawns = new Map<string, number>()
+  readonly delivered = new Map<string, Array<number>>()
+  /** finalizer runs per child instance */
+  readonly finalized = new Map<number, number>()
+  readonly violations: Array<string> = []
+  readonly mailboxes = new Set<Queue.Dequeue<Env, Cause.Done>>()
+  /** fibers started and ended in the dispatcher's context (the runtime's metrics hook) */
+  readonly fibers = { started: 0, ended: 0 }
+  private instances = 0
+  shutdownFiber: Fiber.Fiber<void> | undefined = undefined
+  closeFiber: Fiber.Fiber<void> | undefined = undefined
+  /** what the root's enclosing Scope finalizer (added before `make`) saw when it ran */
+  rootFinalizer: { readonly liveChildren: number; readonly unanswered: Array<number> } | undefined = undefined
+
+  constructor(readonly config: Config) {}
+
+  /** Run an effect in this history's runtime (its TestClock and scheduler). */
+  run<A, E>(effect: Effect.Effect<A, E, any>): Promise<A> {
+    return Effect.runPromiseWith(this.context)(effect as Effect.Effect<A, E, never>)
+  }
+
+  /** Fork an effect in this history's runtime, detached from the driver. */
+  fork<A, E>(effect: Effect.Effect<A, E, any>): Fiber.Fiber<A, E> {
+    return Effect.runForkWith(this.context)(effect as Effect.Effect<A, E, never>)
+  }
+
+  async setup(): Promise<void> {
+    this.clockScope = Effect.runSync(Scope.make())
+    const clock = await Effect.runPromise(
+      Layer.buildWithScope(TestClock.layer(), this.clockScope).pipe(
+        Effect.provideService(Scheduler.Scheduler, this.scheduler)
+      )
+    )
+    // failing children are logged with their Cause (DESIGN 8): not here
+    this.context = Context.add(clock, References.MinimumLogLevel, "None") as Context.Context<never>
+    const self = this
+    const tracker: Metric.FiberRuntimeMetricsService = {
+      recordFiberStart: () => {
+        self.fibers.started++
+      },
+      recordFiberEnd: () => {
+        self.fibers.ended++
+      }
+    }
+    await this.run(Effect.gen(function*() {
+      // the clock's "time is not advancing" warning forks a fiber on the first sleep until the first adjust
+      yield* TestClock.adjust(0)
+      self.rootScope = yield* Scope.make()
+      // an enclosing finalizer added before `make`: it must run after every child ended and every leftover was answered
+      yield* Scope.addFinalizer(
+        self.rootScope,
+        Effect.sync(() => {
+          self.rootFinalizer = { liveChildren: self.liveCount(), unanswered: self.unanswered() }
+        })
+      )
+      const restart = restartSchedules[self.config.restart]
+      self.dispatcher = yield* Dispatcher.make(self.rootFactory(), {
+        name: "root",
+        mailboxCapacity: self.config.rootCapacity,
+        ...(self.config.rootTimeout === undefined ? {} : { requestTimeout: self.config.rootTimeout }),
+        ...(restart === undefined ? {} : { restart })
+      }).pipe(
+        Scope.provide(self.rootScope),
+        Effect.provideService(Metric.FiberRuntimeMetrics, tracker)
+      )
+    }))
+  }
+
+  async teardown(): Promise<void> {
+    await Effect.runPromise(Scope.close(this.clockScope, Exit.void))
+  }
+
+  // ---------------------------------------------------------------------------
+  // Factories
+  // ---------------------------------------------------------------------------
+
+  private rootFactory(): Dispatcher.Factory<Request, string, string> {
+    return {
+      keyOf: (r) => {
+        if (r.badRoot) throw new Error(`keyOf: no root key for #${r.id}`)
+        return r.root
+      },
+      spawn: (spec) => this.child("", spec, rootKinds[spec.key]!)
+    }
+  }
+
+  private innerFactory(): Dispatcher.Factory<Request, string, string> {
+    return {
+      keyOf: (r) => {
+        if (r.badInner) throw new Error(`keyOf: no downstream key for #${r.id}`)
+        return r.inner
+      },
+      spawn: (spec) => this.child("g/", spec, innerKinds[spec.key]!)
+    }
+  }
+
+  private child(prefix: string, spec: Spec, kind: Kind): Effect.Effect<void, unknown, Scope.Scope> {
+    const self = this
+    return Effect.gen(function*() {
+      const path = prefix + spec.key
+      const instance = ++self.instances
+      self.spawns.set(path, (self.spawns.get(path) ?? 0) + 1)
+      const live = (self.live.get(path) ?? 0) + 1
+      self.live.set(path, live)
+      if (live > 1) self.violations.push(`two live children for ${path} (instance ${instance})`)
+      self.mailboxes.add(spec.requests as Queue.Dequeue<Env, Cause.Done>)
+      self.finalized.set(instance, 0)
+      yield* Effect.addFinalizer(() =>
+        Effect.sync(() => {
+          self.live.set(path, self.live.get(path)! - 1)
+          self.finalized.set(instance, self.finalized.get(instance)! + 1)
+          if (self.ctl.get(path)?.instance === instance) self.ctl.delete(path)
+          if (self.serving.get(path)?.instance === instance) self.serving.delete(path)
+        })
+      )
+      switch (kind) {
+        case "ctl": {
+          const fiber = yield* Effect.fiber
+          const stop = yield* Deferred.make<void, string>()
+          self.ctl.set(path, { path, instance, spec, fiber, stop, held: [] })
+          return yield* Deferred.await(stop)
+        }
+        case "serve":
+          self.serving.set(path, { instance, fiber: yield* Effect.fiber })
+          return yield* Dispatcher.serve(
+            spec,
+            (r) =>
+              Effect.suspend(() => {
+                self.deliver(path, r.id)
+                const answer = Effect.succeed(servedValue(r.id))
+                return r.work > 0 ? Effect.andThen(Effect.sleep(r.work), answer) : answer
+              }),
+            self.config.idleTimeToLive === undefined ? undefined : { idleTimeToLive: self.config.idleTimeToLive }
+          )
+        case "down": {
+          const restart = restartSchedules[self.config.restart]
+          return yield* Dispatcher.runChild(spec, self.innerFactory(), {
+            name: "inner",
+            mailboxCapacity: self.config.innerCapacity,
+            ...(self.config.innerTimeout === undefined ? {} : { requestTimeout: self.config.innerTimeout }),
+            ...(restart === undefined ? {} : { restart })
+          })
+        }
+      }
+    })
+  }
+
+  private deliver(path: string, id: number): void {
+    const list = this.delivered.get(path) ?? []
+    list.push(id)
+    this.delivered.set(path, list)
+  }
+
+  // ---------------------------------------------------------------------------
+  // Commands
+  // ---------------------------------------------------------------------------
+
+  /** Send (or call) a request; returns the refusal if `send` failed at once. */
+  async send(req: Request): Promise<Outcome | undefined> {
+    const record: RealRequest = { req, sent: undefined, call: undefined }
+    this.requests.set(req.id, record)
+    const self = this
+    return this.run(Effect.gen(function*() {
+      if (req.mode === "call") {
+        // started synchronously: the send happens now, its answer is awaited in its own fiber
+        record.call = self.fork(Dispatcher.call(self.dispatcher, req))
+        yield* self.settle
+        return undefined
+      }
+      const sent = yield* Effect.exit(Dispatcher.send(self.dispatcher, req))
+      record.sent = sent
+      yield* self.settle
+      return Exit.isFailure(sent) ? outcomeOf(sent) : undefined
+    }))
+  }
+
+  /** A controlled child takes up to `n` requests (without waiting). */
+  async take(path: string, n: number): Promise<Array<number>> {
+    const handle = this.ctl.get(path)
+    if (handle === undefined) throw new Error(`no live controlled child at ${path}`)
+    const taken: Array<number> = []
+    for (let i = 0; i < n; i++) {
+      const next = Queue.takeUnsafe(handle.spec.requests)
+      if (next === undefined || Exit.isFailure(next)) break
+      handle.held.push(next.value)
+      this.deliver(path, next.value.request.id)
+      taken.push(next.value.request.id)
+    }
+    await this.run(this.settle)
+    return taken
+  }
+
+  /** A controlled child answers the `index`-th request it took; what `reply` returned. */
+  async reply(path: string, index: number, ok: boolean): Promise<{ readonly id: number; readonly replied: boolean }> {
+    const handle = this.ctl.get(path)
+    if (handle === undefined) throw new Error(`no live controlled child at ${path}`)
+    const envelope = handle.held[index % handle.held.length]!
+    const id = envelope.request.id
+    const self = this
+    return this.run(Effect.gen(function*() {
+      const replied = ok ? yield* envelope.succeed(ctlValue(id)) : yield* envelope.fail(ctlError(id))
+      yield* self.settle
+      return { id, replied }
+    }))
+  }
+
+  /** A controlled child ends: success, failure, defect, or interrupted from outside. */
+  async end(path: string, how: EndHow): Promise<void> {
+    const handle = this.ctl.get(path)
+    if (handle === undefined) throw new Error(`no live controlled child at ${path}`)
+    const self = this
+    await this.run(Effect.gen(function*() {
+      switch (how) {
+        case "success":
+          yield* Deferred.done(handle.stop, Exit.void)
+          break
+        case "fail":
+          yield* Deferred.done(handle.stop, Exit.fail("boom"))
+          break
+        case "die":
+          yield* Deferred.done(handle.stop, Exit.die(new Error("kaput")))
+          break
+        case "interrupt":
+          handle.fiber.interruptUnsafe()
+          break
+      }
+      yield* self.settle
+    }))
+  }
+
+  /** A `serve` child is interrupted from outside. */
+  async interruptServe(path: string): Promise<void> {
+    const serving = this.serving.get(path)
+    if (serving === undefined) throw new Error(`no live serve child at ${path}`)
+    serving.fiber.interruptUnsafe()
+    await this.run(this.settle)
+  }
+
+  /** Stop the root: `Dispatcher.shutdown`, or closing its Scope. */
+  async shutdown(via: "shutdown" | "scope"): Promise<void> {
+    if (via === "shutdown") this.shutdownFiber = this.fork(Dispatcher.shutdown(this.dispatcher))
+    else this.closeFiber ??= this.fork(Scope.close(this.rootScope, Exit.void))
+    await this.run(this.settle)
+  }
+
+  async advance(millis: number): Promise<void> {
+    await this.run(Effect.andThen(TestClock.adjust(millis), this.settle))
+  }
+
+  // ---------------------------------------------------------------------------
+  // Observations
+  // ---------------------------------------------------------------------------
+
+  /** The request's answer so far, if any. */
+  answerOf(id: number): Outcome | undefined {
+    const record = this.requests.get(id)
+    if (record === undefined) return undefined
+    if (record.call !== undefined) {
+      const exit = record.call.pollUnsafe()
+      return exit === undefined ? undefined : outcomeOf(exit)
+    }
+    const sent = record.sent
+    if (sent === undefined) return undefined
+    if (Exit.isFailure(sent)) return outcomeOf(sent)
+    const done = sent.value.effect
+    if (done === undefined) return undefined
+    if (!Exit.isExit(done)) throw new Error(`request #${id} was completed with an effect, not an Exit`)
+    return outcomeOf(done)
+  }
+
+  liveCount(): number {
+    let n = 0
+    for (const count of this.live.values()) n += count
+    return n
+  }
+
+  /** requests accepted and not answered yet */
+  unanswered(): Array<number> {
+    const out: Array<number> = []
+    for (const [id, record] of this.requests) {
+      const accepted = record.call !== undefined || (record.sent !== undefined && Exit.isSuccess(record.sent))
+      if (accepted && this.answerOf(id) === undefined) out.push(id)
+    }
+    return out
+  }
+
+  liveChildren(): Map<string, number> {
+    const out = new Map<string, number>()
+    for (const [path, count] of this.live) if (count > 0) out.set(path, count)
+    return out
+  }
+
+  rootChildren(): Promise<ReadonlyArray<Dispatcher.ChildInfo>> {
+    return this.run(Dispatcher.children(this.dispatcher))
+  }
+
+  stats(): Promise<Dispatcher.Stats> {
+    return this.run(Dispatcher.stats(this.dispatcher))
+  }
+}
