@@ -1,0 +1,54 @@
+/**
+ * The whole proxy as one Layer: the embedded log, the offsets, the consumer
+ * tree and the HTTP server on `PIXY_HOST:PIXY_PORT`, given a `PixyConfig`.
+ * `main.ts` launches it; the tests and the load bench build it in a Scope of
+ * their own. It exposes the `HttpServer` (for the bound address) and the
+ * services, so a test can look inside.
+ *
+ * Closing it is the graceful stop. Layers release in reverse order of
+ * building, so the stop is built last, after the server is serving:
+ *   1. the consumer tree stops: polls in flight, and any that arrive now, are
+ *      answered `503`;
+ *   2. the server stops accepting and waits for those answers to go out;
+ *   3. the services are released.
+ * Without step 1 first, the server would wait for every long poll to time out.
+ */
+import { NodeHttpServer } from "@effect/platform-node"
+import { Effect, Layer } from "effect"
+import { HttpRouter } from "effect/http"
+import { createServer } from "node:http"
+import { PixyConfig } from "./Config.js"
+import { Consumers } from "./Consumers.js"
+import { Log } from "./Log.js"
+import { Offsets } from "./Offsets.js"
+import { Routes } from "./Routes.js"
+
+/** The log, the offsets and the consumer tree. */
+export const ServicesLive = Consumers.layer.pipe(
+  Layer.provideMerge(Offsets.layer),
+  Layer.provideMerge(Log.layer)
+)
+
+/** Node's HTTP server on the configured address. */
+export const ServerLive = Layer.unwrap(
+  PixyConfig.useSync((config) => NodeHttpServer.layer(createServer, { host: config.host, port: config.port }))
+)
+
+/** Built last, released first: stop the consumers before the server stops. */
+const StopConsumersFirst = Layer.effectDiscard(
+  Effect.gen(function*() {
+    const consumers = yield* Consumers
+    yield* Effect.addFinalizer(() =>
+      Effect.logInfo("stopping: polls in flight are answered 503").pipe(
+        Effect.andThen(consumers.stop),
+        Effect.andThen(Effect.logInfo("consumers stopped; closing the server"))
+      )
+    )
+  })
+)
+
+export const ProxyLive = StopConsumersFirst.pipe(
+  Layer.provide(HttpRouter.serve(Routes, { disableLogger: true })),
+  Layer.provideMerge(ServerLive),
+  Layer.provideMerge(ServicesLive)
+)
