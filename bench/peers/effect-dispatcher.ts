@@ -1,0 +1,69 @@
+/**
+ * This project: `Dispatcher.make` + `serve` (and `runChild` for the
+ * hierarchy), default options except `mailboxCapacity`, no tracer installed:
+ * what a user gets out of the box.
+ */
+import { Effect, Queue } from "effect"
+import { Dispatcher } from "effect-dispatcher"
+import { type EffectPeer, REJECTED } from "../types.js"
+
+interface Request {
+  readonly key: string
+  readonly n: number
+}
+
+interface TreeRequest {
+  readonly group: string
+  readonly topic: string
+  readonly n: number
+}
+
+const echo = (request: Request) => Effect.succeed(request.n)
+const never = () => Effect.never
+
+const spawnFor = (child: "echo" | "once" | "stuck") => {
+  switch (child) {
+    case "echo":
+      return (spec: Dispatcher.ChildSpec<Request, number>) => Dispatcher.serve(spec, echo)
+    case "stuck":
+      return (spec: Dispatcher.ChildSpec<Request, number>) => Dispatcher.serve(spec, never)
+    case "once":
+      // answer the one request, then end; an ended mailbox (at stop) ends it too
+      return (spec: Dispatcher.ChildSpec<Request, number>) =>
+        Queue.take(spec.requests).pipe(
+          Effect.flatMap((envelope) => envelope.succeed(envelope.request.n)),
+          Effect.ignore
+        )
+  }
+}
+
+const rejected = Effect.succeed(REJECTED)
+
+export const peer: EffectPeer = {
+  kind: "effect",
+  stopKind: "graceful: `shutdown` (the Scope closes), mailboxes ended, children drain and end",
+  make: ({ capacity, child }) =>
+    Effect.gen(function*() {
+      const dispatcher = yield* Dispatcher.make<Request, number>({
+        keyOf: (request) => request.key,
+        spawn: spawnFor(child)
+      }, { mailboxCapacity: capacity })
+      return {
+        call: (key: string, n: number) => Dispatcher.call(dispatcher, { key, n }),
+        tryCall: (key: string, n: number) =>
+          Dispatcher.call(dispatcher, { key, n }).pipe(Effect.catchTag("TooManyRequests", () => rejected))
+      }
+    }).pipe(Effect.orDie),
+  makeTree: ({ capacity }) =>
+    Effect.gen(function*() {
+      const topics: Dispatcher.Factory<TreeRequest, number> = {
+        keyOf: (request) => request.topic,
+        spawn: (spec) => Dispatcher.serve(spec, (request) => Effect.succeed(request.n))
+      }
+      const groups = yield* Dispatcher.make<TreeRequest, number>({
+        keyOf: (request) => request.group,
+        spawn: (spec) => Dispatcher.runChild(spec, topics, { mailboxCapacity: capacity })
+      }, { mailboxCapacity: capacity })
+      return { call: (group: string, topic: string, n: number) => Dispatcher.call(groups, { group, topic, n }) }
+    }).pipe(Effect.orDie)
+}

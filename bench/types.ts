@@ -1,0 +1,105 @@
+/**
+ * The one adapter interface every peer implements, so that the workloads
+ * (bench/workloads.ts) drive each of them with the same code.
+ *
+ * A peer comes in one of two flavours: an Effect peer, whose callers are
+ * fibers inside one Effect program, and a Promise peer (plain JS), whose
+ * callers are async functions. The two drivers are line-for-line the same
+ * loop; only `yield*` becomes `await`.
+ */
+import type { Effect, Scope } from "effect"
+
+/** The answer a `tryCall` gives when the mailbox was full (the request was shed). */
+export const REJECTED = -1
+
+/** What a child does with the requests it takes. */
+export type ChildKind =
+  /** answer every request with its `n`, at once, and wait for the next (W1, W4, W5, W6) */
+  | "echo"
+  /** answer the one request it takes, then end: spawn + dispose per call (W2) */
+  | "once"
+  /** take requests and never answer them: a mailbox that stays full (W6's rejection cost) */
+  | "stuck"
+
+export interface MakeOptions {
+  readonly capacity: number
+  readonly child: ChildKind
+}
+
+export interface EffectService {
+  /** A round trip; the answer is the request's `n`. */
+  readonly call: (key: string, n: number) => Effect.Effect<number, unknown>
+  /** A round trip that answers `REJECTED` when the key's mailbox is full. */
+  readonly tryCall: (key: string, n: number) => Effect.Effect<number, unknown>
+}
+
+export interface EffectTree {
+  /** root by group, then a dispatcher by topic, then the leaf: answers `n` */
+  readonly call: (group: string, topic: string, n: number) => Effect.Effect<number, unknown>
+}
+
+export interface EffectPeer {
+  readonly kind: "effect"
+  /** A keyed service in the Scope; closing the Scope stops it (as gracefully as the peer can). */
+  readonly make: (options: MakeOptions) => Effect.Effect<EffectService, never, Scope.Scope>
+  /** W3; undefined when the peer cannot do it meaningfully (see `notes`). */
+  readonly makeTree?: (options: { readonly capacity: number }) => Effect.Effect<EffectTree, never, Scope.Scope>
+  /** Workloads the peer cannot do meaningfully, and why (a footnote in the table). */
+  readonly unsupported?: Partial<Record<string, string>>
+  /** How this peer's stop works, for the W5 footnote. */
+  readonly stopKind: string
+  /** W4/W5 with fewer idle children than the others (a footnote says so) */
+  readonly idleChildren?: number
+  /** What a reader must know about how the peer does a workload (a footnote) */
+  readonly notes?: Partial<Record<string, string>>
+}
+
+export interface PromiseService {
+  readonly call: (key: string, n: number) => Promise<number>
+  readonly tryCall: (key: string, n: number) => Promise<number>
+  /** Stop gracefully: end every mailbox, let children drain, wait for them. */
+  readonly stop: () => Promise<void>
+}
+
+export interface PromiseTree {
+  readonly call: (group: string, topic: string, n: number) => Promise<number>
+  readonly stop: () => Promise<void>
+}
+
+export interface PromisePeer {
+  readonly kind: "promise"
+  readonly make: (options: MakeOptions) => PromiseService
+  readonly makeTree?: (options: { readonly capacity: number }) => PromiseTree
+  readonly unsupported?: Partial<Record<string, string>>
+  readonly stopKind: string
+  readonly idleChildren?: number
+  readonly notes?: Partial<Record<string, string>>
+}
+
+export type Peer = EffectPeer | PromisePeer
+
+export const peerNames = ["effect-dispatcher", "effect-floor", "plain", "effect-diy", "effect-cluster"] as const
+export type PeerName = (typeof peerNames)[number]
+
+export const workloadNames = ["w1-k1", "w1-k1000", "w1-k100000", "w2", "w3", "w4", "w5", "w6"] as const
+export type WorkloadName = (typeof workloadNames)[number]
+
+/** One measurement: what bench/worker.ts prints as a JSON line. */
+export interface Result {
+  readonly peer: PeerName
+  readonly workload: WorkloadName
+  /** the main figure (calls/s, keys/s, bytes per child, millis, ...) */
+  readonly value: number
+  readonly unit: string
+  /** secondary figures by name (rss per child, rejected/s, ...) */
+  readonly extra: Record<string, number>
+  /** calls made in the timed phase, and in the warm-up */
+  readonly timedCalls: number
+  readonly warmupCalls: number
+  readonly warmupMillis: number
+  /** answers that were not the expected value: must be 0 */
+  readonly wrong: number
+  readonly node: string
+  readonly loadMillis: number
+  readonly processMillis: number
+}
