@@ -1,0 +1,190 @@
+/**
+ * The benchmark driver: runs every (peer, workload) measurement in a fresh
+ * child process (bench/worker.ts, on this same Node binary, with tsx and
+ * --expose-gc), alternating peers, repeated; then aggregates medians and
+ * min-max, computes ratios, checks the targets, and writes
+ * bench/results/latest.md, latest.svg and latest.raw.json.
+ *
+ *   npm run bench                  # full: 3 repetitions, every workload (several minutes)
+ *   npm run bench:quick            # under a minute: 1 repetition, fewer workloads, shorter runs
+ *   npx tsx bench/run.ts --reps 5 --peers effect-dispatcher,effect-floor --workloads w1-k1,w2
+ */
+import { spawn } from "node:child_process"
+import { createHash } from "node:crypto"
+import { execFileSync } from "node:child_process"
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs"
+import * as os from "node:os"
+import { dirname, join, relative } from "node:path"
+import { fileURLToPath } from "node:url"
+import { loadPeer } from "./peers/index.js"
+import { type Plan, render, type RunInfo } from "./report.js"
+import type { PeerName, Result, WorkloadName } from "./types.js"
+import { peerNames, workloadNames } from "./types.js"
+import { idleChildren } from "./workloads.js"
+
+const here = dirname(fileURLToPath(import.meta.url))
+const root = join(here, "..")
+
+const argValue = (name: string): string | undefined => {
+  const i = process.argv.indexOf(name)
+  return i >= 0 ? process.argv[i + 1] : undefined
+}
+
+const quick = process.argv.includes("--quick")
+const reps = Number(argValue("--reps") ?? (quick ? 1 : 3))
+const onlyPeers = argValue("--peers")?.split(",") as Array<PeerName> | undefined
+const onlyWorkloads = argValue("--workloads")?.split(",") as Array<WorkloadName> | undefined
+const outDir = argValue("--out") ?? join(here, "results")
+
+/**
+ * --quick keeps the suite under a minute on an idle machine: one repetition,
+ * shorter runs, no K = 100,000, 20,000 idle children for W4/W5, and beyond W1
+ * only the peers a target is measured against.
+ */
+const quickSkips: Partial<Record<WorkloadName, ReadonlyArray<PeerName>>> = {
+  "w1-k100000": peerNames,
+  w2: ["effect-diy", "effect-cluster"],
+  w3: ["effect-floor", "plain"],
+  w4: ["plain", "effect-diy", "effect-cluster"],
+  w5: ["plain", "effect-diy", "effect-cluster"],
+  w6: ["plain", "effect-diy", "effect-cluster"]
+}
+
+/** A worker's time limit: generous, since effect-cluster spawning 100,000 entities takes minutes. */
+const timeoutMillis = quick ? 90_000 : 600_000
+
+interface Outcome {
+  readonly result?: Result
+  readonly error?: string
+  readonly millis: number
+}
+
+const runWorker = (peer: PeerName, workload: WorkloadName): Promise<Outcome> =>
+  new Promise((resolve) => {
+    const start = Date.now()
+    const args = ["--expose-gc", "--import", "tsx", join(here, "worker.ts"), peer, workload, ...(quick ? ["--quick"] : [])]
+    const child = spawn(process.execPath, args, { cwd: root, stdio: ["ignore", "pipe", "pipe"] })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.on("data", (chunk) => (stdout += chunk))
+    child.stderr.on("data", (chunk) => (stderr += chunk))
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMillis)
+    child.on("close", (code, signal) => {
+      clearTimeout(timer)
+      const millis = Date.now() - start
+      const line = stdout.split("\n").find((l) => l.startsWith("RESULT "))
+      if (line !== undefined) return resolve({ result: JSON.parse(line.slice(7)) as Result, millis })
+      const why = signal === "SIGKILL" ? `timed out after ${timeoutMillis / 1000} s` : `exit ${code}`
+      resolve({ error: `${why}: ${(stderr || stdout).trim().split("\n").slice(-3).join(" | ")}`, millis })
+    })
+  })
+
+/** What src/ held when the suite ran: another engineer may be changing it. */
+const sourceStamp = (): string => {
+  const hash = createHash("sha256")
+  const walk = (dir: string) => {
+    for (const name of readdirSync(dir).sort()) {
+      const path = join(dir, name)
+      if (statSync(path).isDirectory()) walk(path)
+      else {
+        hash.update(relative(root, path))
+        hash.update(readFileSync(path))
+      }
+    }
+  }
+  walk(join(root, "src"))
+  let commit = "unknown"
+  try {
+    commit = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: root, encoding: "utf8" }).trim()
+    const dirty = execFileSync("git", ["status", "--porcelain", "--", "src"], { cwd: root, encoding: "utf8" }).trim()
+    if (dirty !== "") commit += " + uncommitted changes in src/"
+  } catch {
+    // not a git checkout
+  }
+  return `${commit} (src sha256 ${hash.digest("hex").slice(0, 12)})`
+}
+
+const main = async () => {
+  const major = Number(process.versions.node.split(".")[0])
+  if (major < 22) {
+    console.error(`warning: Node ${process.version}; Effect 4 wants Node 22+ (run through npm so node_modules/.bin/node is used)`)
+  }
+  const peers = peerNames.filter((p) => onlyPeers === undefined || onlyPeers.includes(p))
+  const workloads = workloadNames.filter((w) => onlyWorkloads === undefined || onlyWorkloads.includes(w))
+
+  // what each peer cannot do, and how many idle children it is given
+  const plan: Plan = { notApplicable: {}, skipped: {}, stopKinds: {}, idleChildren: {}, notes: {} }
+  for (const name of peerNames) {
+    const peer = await loadPeer(name)
+    plan.stopKinds[name] = peer.stopKind
+    plan.idleChildren[name] = idleChildren(quick, peer)
+    for (const workload of workloadNames) {
+      const note = peer.notes?.[workload]
+      if (note !== undefined) (plan.notes[workload] ??= {})[name] = note
+      const why = peer.unsupported?.[workload] ?? (workload === "w3" && peer.makeTree === undefined ? "no tree" : undefined)
+      if (why !== undefined) (plan.notApplicable[workload] ??= {})[name] = why
+      else if (quick && quickSkips[workload]?.includes(name)) (plan.skipped[workload] ??= {})[name] = "--quick"
+    }
+  }
+
+  const jobs: Array<{ rep: number; workload: WorkloadName; peer: PeerName }> = []
+  for (let rep = 0; rep < reps; rep++) {
+    workloads.forEach((workload, w) => {
+      const runnable = peers.filter((p) => plan.notApplicable[workload]?.[p] === undefined && plan.skipped[workload]?.[p] === undefined)
+      // alternate: each repetition and each workload starts with another peer
+      const shift = (rep + w) % Math.max(runnable.length, 1)
+      for (const peer of [...runnable.slice(shift), ...runnable.slice(0, shift)]) jobs.push({ rep, workload, peer })
+    })
+  }
+
+  const started = new Date()
+  const stamp = sourceStamp()
+  console.error(
+    `bench: ${jobs.length} measurements (${reps} repetition${reps === 1 ? "" : "s"}${quick ? ", --quick" : ""}) on Node ${process.version} (${process.execPath})`
+  )
+  console.error(`bench: src at ${stamp}`)
+  const results: Array<Result> = []
+  const errors: Array<{ peer: PeerName; workload: WorkloadName; error: string }> = []
+  for (const [i, job] of jobs.entries()) {
+    const outcome = await runWorker(job.peer, job.workload)
+    const tag = `[${String(i + 1).padStart(3)}/${jobs.length}] rep ${job.rep + 1} ${job.workload.padEnd(10)} ${job.peer.padEnd(17)}`
+    if (outcome.result !== undefined) {
+      results.push(outcome.result)
+      const r = outcome.result
+      const wrong = r.wrong > 0 ? `  WRONG ANSWERS: ${r.wrong}` : ""
+      console.error(`${tag} ${format(r.value).padStart(9)} ${r.unit.padEnd(12)} (${(outcome.millis / 1000).toFixed(1)} s)${wrong}`)
+    } else {
+      errors.push({ peer: job.peer, workload: job.workload, error: outcome.error! })
+      console.error(`${tag} FAILED ${outcome.error}`)
+    }
+  }
+
+  const info: RunInfo = {
+    quick,
+    reps,
+    started: started.toISOString(),
+    minutes: (Date.now() - started.getTime()) / 60_000,
+    node: process.version,
+    nodePath: relative(root, process.execPath).startsWith("..") ? process.execPath : relative(root, process.execPath),
+    cpu: `${os.cpus()[0]?.model ?? "unknown CPU"} x ${os.cpus().length}`,
+    memory: `${Math.round(os.totalmem() / 2 ** 30)} GiB`,
+    os: `${os.type()} ${os.release()} ${os.arch()}`,
+    load: os.loadavg().map((l) => l.toFixed(2)).join(" "),
+    source: stamp
+  }
+  const { markdown, svg } = render(results, errors, plan, info, peers, workloads)
+  mkdirSync(outDir, { recursive: true })
+  writeFileSync(join(outDir, "latest.md"), markdown)
+  writeFileSync(join(outDir, "latest.svg"), svg)
+  writeFileSync(join(outDir, "latest.raw.json"), JSON.stringify({ info, results, errors }, null, 2))
+  process.stdout.write(markdown)
+  console.error(`bench: wrote ${relative(root, join(outDir, "latest.md"))}, latest.svg and latest.raw.json`)
+}
+
+const format = (n: number): string =>
+  n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e4 ? `${(n / 1e3).toFixed(1)}k` : n.toFixed(n >= 100 ? 0 : 1)
+
+main().catch((error) => {
+  console.error(error)
+  process.exit(1)
+})
