@@ -18,7 +18,7 @@ import { Model } from "./model.js"
 import { Real } from "./real.js"
 
 const numRuns = Number(process.env.FC_RUNS ?? 300)
-const seed = process.env.FC_SEED === undefined ? undefined : Number(process.env.FC_SEED)
+const seed = process.env.FC_SEED === undefined ? (Date.now() ^ (Math.random() * 0x100000000)) | 0 : Number(process.env.FC_SEED)
 const path = process.env.FC_PATH
 const replayPath = process.env.FC_REPLAY
 /** FC_STATS=1 prints how often each kind of event happened across the histories */
@@ -87,13 +87,20 @@ if (coverage !== undefined) {
 }
 
 describe("model-based: the real dispatcher against the reference model", () => {
-  it.effect(`${numRuns} generated histories answer as the model says, and every invariant holds`, () =>
-    Effect.promise(() =>
+  it.effect(`${numRuns} generated histories answer as the model says, and every invariant holds`, (ctx) => {
+    // printed if the test fails in any way, a time-out included (fast-check prints seed and path itself)
+    ctx.onTestFailed(() => {
+      console.log(`model-based histories: FC_SEED=${seed}${path === undefined ? "" : ` FC_PATH=${path}`} (FC_RUNS=${numRuns})`)
+    })
+    return Effect.promise(() =>
       fc.assert(history, {
         numRuns,
+        seed,
         verbose: Number(process.env.FC_VERBOSE ?? 0),
-        ...(seed === undefined ? {} : { seed }),
+        // a history that livelocks fails (and shrinks) instead of hanging
+        timeout: 5_000,
         ...(path === undefined ? {} : { path })
       })
-    ), { timeout: Math.max(60_000, numRuns * 200) })
+    )
+  }, { timeout: Math.max(120_000, numRuns * 100) })
 })

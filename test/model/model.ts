@@ -702,7 +702,7 @@ export class Model {
   }
 
   private giveUp(entry: Entry): void {
-    this.count(`give-up ${entry.level === this.root ? "root" : "inner"}`)
+    this.count(`give-up ${entry.level === this.root ? "root" : "inner"} (${this.config.restart} schedule)`)
     this.log.push(`${entry.path} gave up after ${entry.failures} failures`)
     this.forget(entry)
     for (const id of entry.mailbox.splice(0)) {
