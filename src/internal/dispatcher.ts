@@ -8,15 +8,30 @@
  * can run between "is the mailbox empty?" and "forget the key / spawn a
  * successor", since a fiber only yields between operations.
  */
-import { Cause, Clock, Context, Deferred, Duration, Effect, Exit, Fiber, LogLevel, Queue, References, Schedule, Scope } from "effect"
+import {
+  Cause,
+  Clock,
+  Context,
+  Deferred,
+  Duration,
+  Effect,
+  Exit,
+  type Fiber,
+  LogLevel,
+  Queue,
+  References,
+  Schedule,
+  Scope
+} from "effect"
 import type * as Dispatcher from "../Dispatcher.js"
 import { ChildFailed, type DispatchError, RequestTimeout, TooManyRequests, Unavailable } from "../DispatchError.js"
 import { Deadlines } from "./deadlines.js"
-import { EnvelopeImpl, isAnswered, type Owner, rejectUnsafe, type Rejection } from "./envelope.js"
+import { IdleTimers } from "./idleTimers.js"
+import { EnvelopeImpl, isAnswered, rejectUnsafe, type Rejection } from "./envelope.js"
+import type { Mailbox, Mailboxes } from "./mailbox.js"
 import * as metrics from "./metrics.js"
 import type { Resolved } from "./options.js"
 
-type Mailbox = Queue.Queue<EnvelopeImpl<any, any, any>, Cause.Done>
 type AnyFactory = Dispatcher.Factory<any, any, any, any>
 
 // -----------------------------------------------------------------------------
@@ -46,31 +61,26 @@ export interface Counters {
   childFailed: number
 }
 
-/** @internal */
-export const makeCounters = (): Counters => ({
-  accepted: 0,
-  spawned: 0,
-  successors: 0,
-  failures: 0,
-  tooManyRequests: 0,
-  unavailable: 0,
-  requestTimeout: 0,
-  childFailed: 0
-})
-
 /**
  * One dispatcher, root or downstream.
  *
  * @internal
  */
-export class Core {
+export class Core implements Counters {
   state: typeof Running | typeof Stopping | typeof Stopped = Running
   readonly registry = new Map<string, Entry>()
   /** entries that count toward `maxChildren` */
   resident = 0
   /** child fibers alive, restart delays included */
   live = 0
-  readonly counters = makeCounters()
+  accepted = 0
+  spawned = 0
+  successors = 0
+  failures = 0
+  tooManyRequests = 0
+  unavailable = 0
+  requestTimeout = 0
+  childFailed = 0
   readonly stopped = Deferred.makeUnsafe<void>()
   /** mailboxes left when their children ended during a stop, answered once all have ended */
   leftovers: Array<Mailbox> = []
@@ -79,8 +89,10 @@ export class Core {
   /** a downstream dispatcher is routing a batch: its end waits for the batch */
   routing = false
   readonly deadlines: Deadlines | undefined
+  idleTimers: IdleTimers | undefined = undefined
   readonly clock: Clock.Clock
   readonly annotations: Record<string, unknown>
+  /** with `maxChildren`, the registry's order is kept as the order of last use */
   readonly lru: boolean
   private readonly detachMetrics: () => void
 
@@ -90,7 +102,8 @@ export class Core {
     /** the services children run with */
     readonly context: Context.Context<never>,
     /** `groups/g1/topics`: each level's name, then the key it serves */
-    readonly path: string
+    readonly path: string,
+    readonly mailboxes: Mailboxes
   ) {
     this.clock = Context.get(context, Clock.Clock)
     this.deadlines = options.requestTimeout === undefined ? undefined : new Deadlines(this.clock, context)
@@ -100,6 +113,10 @@ export class Core {
     this.detachMetrics = metrics.attach(context, options.name, this)
   }
 
+  get counters(): Counters {
+    return this
+  }
+
   /** Stopped: fold this dispatcher's counts into its name's totals. */
   retire(): void {
     this.detachMetrics()
@@ -107,25 +124,12 @@ export class Core {
 }
 
 /**
- * A key's place in the registry: its mailbox (shared by all its successive
- * children), the child now serving it, and its restart state.
- *
- * @internal
+ * Rarely needed state of an entry, made on first need: restarts after
+ * failures, a passivated child's successor mailbox, the error exits.
  */
-export class Entry implements Owner {
-  phase: number = Active
-  fiber: Fiber.Fiber<unknown, unknown> | undefined = undefined
-  incarnation = 0
+class Extra {
   /** the mailbox of the child after a passivated one */
   next: Mailbox | undefined = undefined
-  /** acceptance order, to tell taken requests from those still in the mailbox */
-  seq = 0
-  /**
-   * Accepted requests that the child may take and not answer. `undefined` while the
-   * child's body answers every request it takes itself (`serve`, `runChild`).
-   */
-  tracked: Array<EnvelopeImpl<any, any, any>> | undefined = undefined
-  compactAt = 0
   /** consecutive failures, and the restart schedule's state for them */
   failures = 0
   step: ((now: number, input: unknown) => Effect.Effect<[unknown, Duration.Duration], unknown>) | undefined =
@@ -133,39 +137,68 @@ export class Entry implements Owner {
   lastCause: Cause.Cause<unknown> | undefined = undefined
   /** millis before the next successor, or -1 to give up; decided as the failed child ends */
   restartDelay = 0
-  private fullExit: Exit.Exit<never, DispatchError> | undefined = undefined
-  private unavailableExit: Exit.Exit<never, DispatchError> | undefined = undefined
-  private timeoutExit: Exit.Exit<never, DispatchError> | undefined = undefined
+  fullExit: Exit.Exit<never, DispatchError> | undefined = undefined
+  unavailableExit: Exit.Exit<never, DispatchError> | undefined = undefined
+  timeoutExit: Exit.Exit<never, DispatchError> | undefined = undefined
+}
+
+/**
+ * A key's place in the registry: its mailbox (shared by all its successive
+ * children), the child now serving it, and how it is doing.
+ *
+ * @internal
+ */
+export class Entry {
+  phase: number = Active
+  fiber: Fiber.Fiber<unknown, unknown> | undefined = undefined
+  incarnation = 0
+  /** acceptance order, to tell taken requests from those still in the mailbox */
+  seq = 0
+  /**
+   * Accepted requests that the child may take and not answer. `undefined` while the
+   * child's body answers every request it takes itself (`serve`, `runChild`).
+   */
+  tracked: Array<EnvelopeImpl<any, any, any>> | undefined = undefined
+  /** the requests a `serve` child has taken and not yet answered, answered for it if it ends */
+  held: Holder | undefined = undefined
+  /** spawned by a dispatcher, which handles its end (not a `testChild`'s) */
+  supervised = false
+  extra: Extra | undefined = undefined
 
   constructor(readonly core: Core, readonly key: string, public mailbox: Mailbox) {}
 
+  get more(): Extra {
+    return (this.extra ??= new Extra())
+  }
+
+  /** A child answered a request successfully: its restart backoff starts over. */
   onSuccess(): void {
-    if (this.failures !== 0) {
-      this.failures = 0
-      this.step = undefined
+    const extra = this.extra
+    if (extra !== undefined && extra.failures !== 0) {
+      extra.failures = 0
+      extra.step = undefined
     }
   }
 
   onRejected(reason: Rejection): void {
-    this.core.counters[reason]++
+    this.core[reason]++
   }
 
   /** The error exits are made once per key: a TaggedError captures a stack trace, which is costly. */
   exitFor(reason: "tooManyRequests" | "unavailable" | "requestTimeout"): Exit.Exit<never, DispatchError> {
+    const extra = this.more
     switch (reason) {
       case "tooManyRequests":
-        return (this.fullExit ??= Exit.fail(
+        return (extra.fullExit ??= Exit.fail(
           new TooManyRequests({ key: this.key, capacity: this.core.options.capacity }, { disableChecks: true })
         ))
       case "unavailable":
-        return (this.unavailableExit ??= Exit.fail(new Unavailable({ key: this.key }, { disableChecks: true })))
+        return (extra.unavailableExit ??= Exit.fail(new Unavailable({ key: this.key }, { disableChecks: true })))
       case "requestTimeout":
-        return (this.timeoutExit ??= Exit.fail(requestTimeout(this.key)))
+        return (extra.timeoutExit ??= Exit.fail(new RequestTimeout({ key: this.key }, { disableChecks: true })))
     }
   }
 }
-
-const requestTimeout = (key: string) => new RequestTimeout({ key }, { disableChecks: true })
 
 /** @internal */
 export const reject = (envelope: EnvelopeImpl<any, any, any>, reason: "unavailable" | "requestTimeout"): boolean =>
@@ -175,7 +208,12 @@ export const reject = (envelope: EnvelopeImpl<any, any, any>, reason: "unavailab
 // The child spec handed to `spawn`
 // -----------------------------------------------------------------------------
 
-/** @internal */
+/**
+ * What `spawn` is handed. It keeps the mailbox it was made with: a passivated
+ * child keeps its ended mailbox even once its successor has a new one.
+ *
+ * @internal
+ */
 export class ChildSpecImpl implements Dispatcher.ChildSpec<any, any, any> {
   constructor(readonly key: string, readonly requests: Mailbox, readonly entry: Entry | undefined) {}
   toJSON(): unknown {
@@ -193,6 +231,30 @@ export const answersEverything = (spec: Dispatcher.ChildSpec<any, any, any>): vo
   if (spec instanceof ChildSpecImpl && spec.entry !== undefined) spec.entry.tracked = undefined
 }
 
+/**
+ * A child body that holds taken requests across waits (`serve`).
+ *
+ * @internal
+ */
+export interface Holder {
+  abandon(failed: Exit.Exit<never, DispatchError> | undefined): void
+}
+
+/**
+ * A dispatcher's child registers what it holds, for its disposal to answer if
+ * it ends holding something; `false` outside a dispatcher.
+ *
+ * @internal
+ */
+export const holds = (entry: Entry, holder: Holder): boolean => {
+  if (!entry.supervised) return false
+  entry.held = holder
+  return true
+}
+
+/** @internal */
+export const idleTimersOf = (core: Core): IdleTimers => (core.idleTimers ??= new IdleTimers(core.clock, core.context))
+
 /** @internal */
 export const entryOf = (spec: Dispatcher.ChildSpec<any, any, any>): Entry | undefined =>
   spec instanceof ChildSpecImpl ? spec.entry : undefined
@@ -201,9 +263,6 @@ export const entryOf = (spec: Dispatcher.ChildSpec<any, any, any>): Entry | unde
 // Accepting a request
 // -----------------------------------------------------------------------------
 
-/** The key is new (or passivating) and a mailbox must be made before it can be placed. */
-export const NeedMailbox: unique symbol = Symbol("effect-dispatcher/NeedMailbox")
-
 /** @internal */
 export type Placement =
   | { readonly _tag: "Accepted"; readonly envelope: EnvelopeImpl<any, any, any> }
@@ -211,9 +270,9 @@ export type Placement =
   | { readonly _tag: "Wait"; readonly entry: Entry; readonly mailbox: Mailbox; readonly envelope: EnvelopeImpl<any, any, any> }
 
 /**
- * Place one request for `key`. `spare` is a fresh mailbox made beforehand, used
- * only if the key needs one; without it a new key answers `NeedMailbox`.
- * `deferred` and `outerDeadline` come from the level above in a hierarchy.
+ * Place one request for `key`, in one synchronous step: find or make the
+ * entry, refuse or enqueue, spawn the child last. `deferred` and
+ * `outerDeadline` come from the level above in a hierarchy.
  *
  * @internal
  */
@@ -221,35 +280,34 @@ export const place = (
   core: Core,
   key: string,
   request: unknown,
-  spare: Mailbox | undefined,
   deferred: Deferred.Deferred<any, any> | undefined,
   outerDeadline: number
-): Placement | typeof NeedMailbox => {
+): Placement => {
   if (core.state !== Running) return { _tag: "Rejected", exit: unavailable(core, key) }
   let entry = core.registry.get(key)
-  let mailbox: Mailbox
   if (entry === undefined) {
-    if (spare === undefined) return NeedMailbox
     if (!makeRoom(core, undefined)) return { _tag: "Rejected", exit: capReached(core, key) }
-    entry = new Entry(core, key, spare)
+    entry = new Entry(core, key, core.mailboxes.make())
     core.registry.set(key, entry)
     core.resident++
     const envelope = envelopeFor(core, entry, request, deferred, outerDeadline)
-    Queue.offerUnsafe(spare, envelope)
+    Queue.offerUnsafe(entry.mailbox, envelope)
     accepted(core, entry, envelope)
     // last, since a child may run to its end inside this call
     spawn(core, entry, 0, true)
     return { _tag: "Accepted", envelope }
   }
-  if (entry.phase === Passivating) {
-    if (spare === undefined) return NeedMailbox
-    if (!makeRoom(core, entry)) return { _tag: "Rejected", exit: capReached(core, key) }
-    entry.next = spare
-    entry.phase = Reviving
-    core.resident++
-    mailbox = spare
-  } else {
-    mailbox = entry.phase === Reviving ? entry.next! : entry.mailbox
+  let mailbox = entry.mailbox
+  switch (entry.phase) {
+    case Passivating: {
+      if (!makeRoom(core, entry)) return { _tag: "Rejected", exit: capReached(core, key) }
+      mailbox = entry.more.next = core.mailboxes.make()
+      entry.phase = Reviving
+      core.resident++
+      break
+    }
+    case Reviving:
+      mailbox = entry.extra!.next!
   }
   if (core.lru) {
     // re-insert: the registry's order is the order of last use
@@ -258,7 +316,7 @@ export const place = (
   }
   if (mailbox.messages.length >= core.options.capacity) {
     if (core.options.overflowWait === undefined || core.options.overflowWait <= 0) {
-      core.counters.tooManyRequests++
+      core.tooManyRequests++
       return { _tag: "Rejected", exit: entry.exitFor("tooManyRequests") }
     }
     return { _tag: "Wait", entry, mailbox, envelope: envelopeFor(core, entry, request, deferred, outerDeadline) }
@@ -294,7 +352,7 @@ export const envelopeFor = (
  * @internal
  */
 export const accepted = (core: Core, entry: Entry, envelope: EnvelopeImpl<any, any, any>): void => {
-  core.counters.accepted++
+  core.accepted++
   if (core.deadlines !== undefined) {
     const deadline = envelope.enqueuedAt + core.options.requestTimeout!
     if (deadline < envelope.deadline) {
@@ -308,10 +366,10 @@ export const accepted = (core: Core, entry: Entry, envelope: EnvelopeImpl<any, a
 const track = (entry: Entry, envelope: EnvelopeImpl<any, any, any>): void => {
   const tracked = entry.tracked!
   tracked.push(envelope)
-  if (tracked.length >= entry.compactAt) {
+  if (tracked.length >= 64 && tracked.length % 64 === 0) {
+    // drop what was answered; what is left is still in the mailbox or held by the child
     const open = tracked.filter((e) => !isAnswered(e))
-    entry.tracked = open
-    entry.compactAt = Math.max(64, open.length * 2)
+    if (open.length * 2 <= tracked.length) entry.tracked = open
   }
 }
 
@@ -321,7 +379,10 @@ const track = (entry: Entry, envelope: EnvelopeImpl<any, any, any>): void => {
 const makeRoom = (core: Core, reviving: Entry | undefined): boolean => {
   if (core.resident < core.options.maxChildren) return true
   for (const entry of core.registry.values()) {
-    if (entry !== reviving && entry.phase === Active && entry.fiber !== undefined && entry.mailbox.messages.length === 0) {
+    if (
+      entry !== reviving && entry.phase === Active && entry.fiber !== undefined &&
+      entry.mailbox.messages.length === 0
+    ) {
       passivate(core, entry)
       return true
     }
@@ -337,13 +398,13 @@ const passivate = (core: Core, entry: Entry): void => {
 }
 
 const unavailable = (core: Core, key: string): Exit.Exit<never, DispatchError> => {
-  core.counters.unavailable++
+  core.unavailable++
   const entry = core.registry.get(key)
   return entry !== undefined ? entry.exitFor("unavailable") : Exit.fail(new Unavailable({ key }))
 }
 
 const capReached = (core: Core, key: string): Exit.Exit<never, DispatchError> => {
-  core.counters.tooManyRequests++
+  core.tooManyRequests++
   return Exit.fail(new TooManyRequests({ key, capacity: core.options.maxChildren }))
 }
 
@@ -352,36 +413,48 @@ const capReached = (core: Core, key: string): Exit.Exit<never, DispatchError> =>
 // -----------------------------------------------------------------------------
 
 /**
- * Start the entry's next child. The first child of a key starts inside the
- * sender's call; successors start on the next tick, so a child that ends at
- * once cannot recurse its successors into the stack.
+ * Start the entry's next child: `spawn(spec)` in a fiber and a Scope of its
+ * own, the Scope closed as the body ends (its finalizers run before the
+ * disposal), then the log line and, after a failure, the restart schedule's
+ * next step. The fiber's observer is the disposal, whatever ended it. The first
+ * child of a key starts inside the sender's call; successors start on the next
+ * tick, so a child that ends at once cannot recurse its successors into the
+ * stack.
  */
 const spawn = (core: Core, entry: Entry, delay: number, immediate: boolean): void => {
   entry.incarnation++
-  core.counters.spawned++
-  if (entry.incarnation > 1) core.counters.successors++
+  core.spawned++
+  if (entry.incarnation > 1) core.successors++
   core.live++
   entry.phase = delay > 0 ? Restarting : Active
   // a custom child may take requests and end without answering: track them until it says otherwise
   entry.tracked = mailboxContents(entry.mailbox)
-  entry.compactAt = Math.max(64, entry.tracked.length * 2)
-  const spec = new ChildSpecImpl(entry.key, entry.mailbox, entry)
+  entry.held = undefined
+  entry.supervised = true
   const scope = Scope.makeUnsafe()
-  let body = incarnation(core, entry, spec, scope)
+  let body: Effect.Effect<unknown, unknown>
+  try {
+    body = core.factory.spawn(new ChildSpecImpl(entry.key, entry.mailbox, entry)) as Effect.Effect<unknown, unknown>
+  } catch (defect) {
+    // a spawn that throws while building its effect is a child that died
+    body = Effect.die(defect)
+  }
+  let run = Effect.onExit(body, (exit) => Effect.andThen(Scope.close(scope, exit), afterChild(core, entry, exit)))
   if (delay > 0) {
-    body = Effect.andThen(
+    const child = run
+    run = Effect.andThen(
       Effect.sleep(delay),
       Effect.suspend(() => {
         entry.phase = Active
-        return incarnation(core, entry, spec, scope)
+        return child
       })
     )
   } else if (!immediate) {
-    body = Effect.andThen(Effect.yieldNow, body)
+    run = Effect.andThen(Effect.yieldNow, run)
   }
-  const fiber = Effect.runForkWith(Context.add(core.context, Scope.Scope, scope))(body)
+  const fiber = Effect.runForkWith(Context.add(core.context, Scope.Scope, scope))(run)
   entry.fiber = fiber
-  fiber.addObserver((exit) => childEnded(core, entry, fiber, exit))
+  fiber.addObserver((exit) => childEnded(core, entry, exit))
 }
 
 const mailboxContents = (mailbox: Mailbox): Array<EnvelopeImpl<any, any, any>> => {
@@ -392,30 +465,20 @@ const mailboxContents = (mailbox: Mailbox): Array<EnvelopeImpl<any, any, any>> =
   return out
 }
 
-/**
- * The child's body: `spawn(spec)` in a Scope of its own, closed as it ends
- * (its finalizers run before its disposal is handled), then the log line and,
- * after a failure, the restart schedule's next step.
- */
-const incarnation = (core: Core, entry: Entry, spec: ChildSpecImpl, scope: Scope.Closeable) =>
-  Effect.onExit(
-    Effect.suspend(() => core.factory.spawn(spec) as Effect.Effect<unknown, unknown>),
-    (exit) => Effect.andThen(Scope.close(scope, exit), afterChild(core, entry, exit))
-  )
-
 const afterChild = (core: Core, entry: Entry, exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> => {
   if (exit._tag === "Success" || Cause.hasInterruptsOnly(exit.cause)) {
     return logDebug(core, entry, exit._tag === "Success" ? "child ended" : "child interrupted")
   }
   const cause = exit.cause
+  const extra = entry.more
   return Effect.gen(function*() {
-    entry.failures++
-    entry.step ??= yield* Schedule.toStep(core.options.restart)
-    const next = yield* Effect.exit(entry.step(core.clock.currentTimeMillisUnsafe(), cause))
-    entry.restartDelay = next._tag === "Success" ? Math.max(0, Duration.toMillis(next.value[1])) : -1
+    extra.failures++
+    extra.step ??= yield* Schedule.toStep(core.options.restart)
+    const next = yield* Effect.exit(extra.step(core.clock.currentTimeMillisUnsafe(), cause))
+    extra.restartDelay = next._tag === "Success" ? Math.max(0, Duration.toMillis(next.value[1])) : -1
     yield* Effect.logWarning(
-      entry.restartDelay < 0
-        ? `child failed ${entry.failures} times in a row; its restart schedule gave up`
+      extra.restartDelay < 0
+        ? `child failed ${extra.failures} times in a row; its restart schedule gave up`
         : "child failed",
       cause
     ).pipe(Effect.annotateLogs({ ...core.annotations, key: entry.key, incarnation: entry.incarnation }))
@@ -435,20 +498,25 @@ const logDebug = (core: Core, entry: Entry, message: string): Effect.Effect<void
  * The disposal (Go: `Dispose`). Runs as the child's fiber ends, in one block:
  * the mailbox is checked and the registry changed with nothing in between.
  */
-const childEnded = (core: Core, entry: Entry, fiber: Fiber.Fiber<unknown, unknown>, exit: Exit.Exit<unknown, unknown>) => {
-  if (entry.fiber !== fiber) return
+const childEnded = (core: Core, entry: Entry, exit: Exit.Exit<unknown, unknown>) => {
   entry.fiber = undefined
   core.live--
   const failed = exit._tag === "Failure" && !Cause.hasInterruptsOnly(exit.cause)
   if (failed) {
-    core.counters.failures++
-    entry.lastCause = exit.cause
+    core.failures++
+    entry.more.lastCause = exit.cause
   }
   if (entry.tracked !== undefined) answerAbandoned(entry, failed ? exit.cause : undefined)
+  if (entry.held !== undefined) {
+    const held = entry.held
+    entry.held = undefined
+    held.abandon(failed ? Exit.fail(new ChildFailed({ key: entry.key, cause: exit.cause }, { disableChecks: true })) : undefined)
+  }
 
+  const next = entry.extra?.next
   if (core.state !== Running) {
     core.leftovers.push(entry.mailbox)
-    if (entry.next !== undefined) core.leftovers.push(entry.next)
+    if (next !== undefined) core.leftovers.push(next)
     forget(core, entry)
     if (core.live === 0) finishStop(core)
     return
@@ -457,18 +525,21 @@ const childEnded = (core: Core, entry: Entry, fiber: Fiber.Fiber<unknown, unknow
   switch (entry.phase) {
     case Passivating:
       return forget(core, entry)
-    case Reviving:
-      entry.mailbox = entry.next!
-      entry.next = undefined
+    case Reviving: {
+      const extra = entry.extra!
+      entry.mailbox = next!
+      extra.next = undefined
+      extra.failures = 0
+      extra.step = undefined
       entry.incarnation = 0
-      entry.failures = 0
-      entry.step = undefined
       return spawn(core, entry, 0, false)
+    }
   }
   if (entry.mailbox.messages.length === 0) return forget(core, entry)
   if (!failed) return spawn(core, entry, 0, false)
-  if (entry.restartDelay < 0) return giveUp(core, entry)
-  spawn(core, entry, entry.restartDelay, false)
+  const delay = entry.extra!.restartDelay
+  if (delay < 0) return giveUp(core, entry)
+  spawn(core, entry, delay, false)
 }
 
 /**
@@ -476,7 +547,8 @@ const childEnded = (core: Core, entry: Entry, fiber: Fiber.Fiber<unknown, unknow
  * failed, `Unavailable` if it ended otherwise. Nothing waits forever.
  */
 const answerAbandoned = (entry: Entry, cause: Cause.Cause<unknown> | undefined): void => {
-  const firstUntaken = headSeq(entry.mailbox) ?? (entry.next && headSeq(entry.next)) ?? Infinity
+  const next = entry.extra?.next
+  const firstUntaken = headSeq(entry.mailbox) ?? (next && headSeq(next)) ?? Infinity
   const failed = cause === undefined
     ? undefined
     : Exit.fail(new ChildFailed({ key: entry.key, cause }, { disableChecks: true }))
@@ -506,7 +578,7 @@ const dropAnswered = (mailbox: Mailbox): void => {
 
 /** The restart schedule ended: every request waiting for the key gets `ChildFailed`, and the key is forgotten. */
 const giveUp = (core: Core, entry: Entry): void => {
-  const exit = Exit.fail(new ChildFailed({ key: entry.key, cause: entry.lastCause }, { disableChecks: true }))
+  const exit = Exit.fail(new ChildFailed({ key: entry.key, cause: entry.extra!.lastCause }, { disableChecks: true }))
   forget(core, entry)
   refuseWaiting(entry.mailbox)
   Queue.endUnsafe(entry.mailbox)
@@ -564,10 +636,11 @@ export const beginStop = (core: Core): void => {
   core.state = Stopping
   for (const entry of core.registry.values()) {
     refuseWaiting(entry.mailbox)
-    if (entry.next !== undefined) {
-      refuseWaiting(entry.next)
-      core.leftovers.push(entry.next)
-      entry.next = undefined
+    const extra = entry.extra
+    if (extra?.next !== undefined) {
+      refuseWaiting(extra.next)
+      core.leftovers.push(extra.next)
+      extra.next = undefined
     }
     Queue.endUnsafe(entry.mailbox)
     if (entry.phase === Restarting) entry.fiber?.interruptUnsafe()
@@ -584,6 +657,7 @@ const finishStop = (core: Core): void => {
     for (const envelope of drain(mailbox)) reject(envelope, "unavailable")
   }
   core.deadlines?.stop()
+  core.idleTimers?.stop()
   core.retire()
   Deferred.doneUnsafe(core.stopped, Exit.void)
 }
@@ -603,22 +677,19 @@ export const stop = (core: Core): Effect.Effect<void> =>
 // -----------------------------------------------------------------------------
 
 /** @internal */
-export const stats = (core: Core): Dispatcher.Stats => {
-  const c = core.counters
-  return {
-    live: core.live,
-    spawned: c.spawned,
-    successors: c.successors,
-    failures: c.failures,
-    accepted: c.accepted,
-    rejected: {
-      tooManyRequests: c.tooManyRequests,
-      unavailable: c.unavailable,
-      requestTimeout: c.requestTimeout,
-      childFailed: c.childFailed
-    }
+export const stats = (core: Core): Dispatcher.Stats => ({
+  live: core.live,
+  spawned: core.spawned,
+  successors: core.successors,
+  failures: core.failures,
+  accepted: core.accepted,
+  rejected: {
+    tooManyRequests: core.tooManyRequests,
+    unavailable: core.unavailable,
+    requestTimeout: core.requestTimeout,
+    childFailed: core.childFailed
   }
-}
+})
 
 /** @internal */
 export const children = (core: Core): ReadonlyArray<Dispatcher.ChildInfo> => {
@@ -627,7 +698,7 @@ export const children = (core: Core): ReadonlyArray<Dispatcher.ChildInfo> => {
     if (entry.fiber === undefined) continue
     out.push({
       key: entry.key,
-      mailboxSize: entry.mailbox.messages.length + (entry.next?.messages.length ?? 0),
+      mailboxSize: entry.mailbox.messages.length + (entry.extra?.next?.messages.length ?? 0),
       incarnation: entry.incarnation
     })
   }

@@ -1,9 +1,10 @@
 import { Cause, Deferred, Effect, Exit, Fiber, Queue } from "effect"
 import type * as Dispatcher from "../Dispatcher.js"
 import type { InvalidOptions } from "../DispatchError.js"
-import { answersEverything, Core, entryOf, NeedMailbox, place, type Placement, stop } from "./dispatcher.js"
+import { answersEverything, Core, entryOf, place, type Placement, stop } from "./dispatcher.js"
 import { type EnvelopeImpl, isAnswered } from "./envelope.js"
 import { keyOf } from "./keys.js"
+import { Mailboxes } from "./mailbox.js"
 import { resolve } from "./options.js"
 import { waitForRoom } from "./overflow.js"
 
@@ -25,7 +26,7 @@ export const runChild = <Req, Res, E, R>(
     const context = yield* Effect.context<R>()
     const parent = entryOf(spec)
     const path = `${parent === undefined ? "test" : parent.core.path}/${spec.key}/${resolved.name}`
-    const core = new Core(resolved, factory, context as any, path)
+    const core = new Core(resolved, factory, context as any, path, yield* Mailboxes.make(resolved.capacity, resolved.overflowWait !== undefined))
     answersEverything(spec)
     const input = spec.requests as Queue.Dequeue<EnvelopeImpl<Req, Res, E>, Cause.Done>
 
@@ -53,12 +54,7 @@ const route = <Req, Res, E>(core: Core, input: Queue.Dequeue<EnvelopeImpl<Req, R
           Deferred.doneUnsafe(envelope.deferred, key)
           continue
         }
-        let placement = place(core, key, envelope.request, undefined, envelope.deferred, envelope.deadline)
-        if (placement === NeedMailbox) {
-          const mailbox = yield* Queue.bounded<EnvelopeImpl<any, any, any>, Cause.Done>(core.options.capacity)
-          placement = place(core, key, envelope.request, mailbox, envelope.deferred, envelope.deadline) as Placement
-        }
-        settle(core, envelope, placement)
+        settle(core, envelope, place(core, key, envelope.request, envelope.deferred, envelope.deadline))
       }
       core.routing = false
     }

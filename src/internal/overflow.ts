@@ -19,18 +19,19 @@ export const waitForRoom = (
     Effect.timeoutOption(core.options.overflowWait!),
     Effect.map((offered): Exit.Exit<void, DispatchError> => {
       if (Option.isNone(offered)) {
-        core.counters.tooManyRequests++
+        core.tooManyRequests++
         return entry.exitFor("tooManyRequests")
       }
       if (offered.value) {
         accepted(core, entry, envelope)
         return Exit.void
       }
-      if (isGone(entry) && entry.lastCause !== undefined && isRunning(core)) {
-        core.counters.childFailed++
-        return Exit.fail(new ChildFailed({ key: entry.key, cause: entry.lastCause }))
+      const lastCause = entry.extra?.lastCause
+      if (isGone(entry) && lastCause !== undefined && isRunning(core)) {
+        core.childFailed++
+        return Exit.fail(new ChildFailed({ key: entry.key, cause: lastCause }))
       }
-      core.counters.unavailable++
+      core.unavailable++
       return entry.exitFor("unavailable")
     })
   )

@@ -1,10 +1,10 @@
-import { type Cause, Deferred, Effect, Exit, type Fiber, Queue, type Scope } from "effect"
+import { Deferred, Effect, Exit, type Fiber, type Scope } from "effect"
 import { pipeArguments } from "effect/Pipeable"
 import type * as Dispatcher from "../Dispatcher.js"
 import { ChildFailed, type DispatchError, type InvalidOptions, type TooManyRequests, type Unavailable } from "../DispatchError.js"
-import { Core, NeedMailbox, place, type Placement, stop } from "./dispatcher.js"
-import type { EnvelopeImpl } from "./envelope.js"
+import { Core, place, type Placement, stop } from "./dispatcher.js"
 import { keyOf } from "./keys.js"
+import { Mailboxes } from "./mailbox.js"
 import { resolve } from "./options.js"
 import { waitForRoom } from "./overflow.js"
 
@@ -51,7 +51,7 @@ export const make = <Req, Res, E, R>(
   Effect.gen(function*() {
     const resolved = yield* resolve(options, factory)
     const context = yield* Effect.context<R | Scope.Scope>()
-    const core = new Core(resolved, factory, context as any, resolved.name)
+    const core = new Core(resolved, factory, context as any, resolved.name, yield* Mailboxes.make(resolved.capacity, resolved.overflowWait !== undefined))
     // closing the enclosing Scope is the stop; its earlier finalizers run after it
     yield* Effect.addFinalizer(() => stop(core))
     return new DispatcherImpl<Req, Res, E>(core)
@@ -120,14 +120,8 @@ const sendKeyed = (
   core: Core,
   key: string,
   request: unknown
-): Effect.Effect<Deferred.Deferred<any, any>, TooManyRequests | Unavailable> => {
-  const placement = place(core, key, request, undefined, undefined, Infinity)
-  if (placement !== NeedMailbox) return settle(core, placement)
-  return Effect.flatMap(
-    Queue.bounded<EnvelopeImpl<any, any, any>, Cause.Done>(core.options.capacity),
-    (mailbox) => settle(core, place(core, key, request, mailbox, undefined, Infinity) as Placement)
-  )
-}
+): Effect.Effect<Deferred.Deferred<any, any>, TooManyRequests | Unavailable> =>
+  settle(core, place(core, key, request, undefined, Infinity))
 
 const settle = (
   core: Core,

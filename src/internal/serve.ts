@@ -1,13 +1,16 @@
-import { Cause, Clock, Duration, Effect, Exit, Option, Queue } from "effect"
+import { Cause, type Clock, Duration, Effect, Exit, Option, Queue } from "effect"
 import type * as Dispatcher from "../Dispatcher.js"
 import { InvalidOptions } from "../DispatchError.js"
-import { answersEverything, reject } from "./dispatcher.js"
-import { type EnvelopeImpl, isAnswered, replyUnsafe } from "./envelope.js"
+import type { DispatchError } from "../DispatchError.js"
+import { answersEverything, type Entry, entryOf, type Holder, holds, idleTimersOf, reject } from "./dispatcher.js"
+import { type EnvelopeImpl, isAnswered, rejectUnsafe, replyUnsafe } from "./envelope.js"
+import type { IdleTimers, Timed } from "./idleTimers.js"
 
 /**
  * A ready-made child body. It takes everything waiting at once and answers it
- * in order, one handler at a time: a busy child pays one wake-up per batch, not
- * per request.
+ * in order, one handler at a time, so a busy child pays one wake-up per batch,
+ * not per request. It is a small state machine rather than a generator: an
+ * idle child holds only this object and the take it waits on.
  *
  * @internal
  */
@@ -18,65 +21,160 @@ export const serve = <Req, Res, E, R>(
 ): Effect.Effect<void, never, R> => {
   const ttl = idleMillis(options)
   if (typeof ttl === "string") return Effect.die(new InvalidOptions({ message: ttl }))
-  const mailbox = child.requests as Queue.Dequeue<EnvelopeImpl<Req, Res, E>, Cause.Done>
-  const take: Effect.Effect<ReadonlyArray<EnvelopeImpl<Req, Res, E>> | undefined, never> = ttl === undefined
-    ? Queue.takeAll(mailbox).pipe(Effect.catchCause(() => Effect.succeed(undefined)))
-    : Effect.suspend(() =>
-      mailbox.messages.length > 0
-        ? Queue.takeAll(mailbox)
-        // only an idle child pays for the timer
-        : Queue.takeAll(mailbox).pipe(Effect.timeoutOption(ttl), Effect.map(Option.getOrUndefined))
-    ).pipe(Effect.catchCause(() => Effect.succeed(undefined)))
-
   return Effect.suspend(() => {
     answersEverything(child)
-    let batch: ReadonlyArray<EnvelopeImpl<Req, Res, E>> = []
-    let index = 0
-    return Effect.gen(function*() {
-      for (;;) {
-        const taken = yield* take
-        if (taken === undefined) return
-        batch = taken
-        for (index = 0; index < batch.length; index++) {
-          const envelope = batch[index]!
-          if (isAnswered(envelope)) continue
-          if (envelope.deadline !== Infinity) {
-            const left = envelope.deadline - (yield* Clock.currentTimeMillis)
-            if (left <= 0) {
-              reject(envelope, "requestTimeout")
-              continue
-            }
-            const exit = yield* Effect.exit(Effect.timeoutOption(handler(envelope.request, envelope.key), left))
-            if (exit._tag === "Success" && Option.isNone(exit.value)) {
-              reject(envelope, "requestTimeout")
-            } else {
-              answer(envelope, Exit.map(exit, (o) => (o as Option.Some<Res>).value))
-            }
-            continue
-          }
-          answer(envelope, yield* Effect.exit(handler(envelope.request, envelope.key)))
-        }
-        batch = []
-      }
-    }).pipe(
-      // interrupted mid-batch: the request being handled and the rest taken are answered
-      Effect.onInterrupt(() =>
-        Effect.sync(() => {
-          for (; index < batch.length; index++) unavailable(batch[index]!)
-        })
-      )
-    )
+    const entry = entryOf(child)
+    const core = entry?.core
+    const timers = ttl !== undefined && core !== undefined ? idleTimersOf(core) : undefined
+    const server = new Server(child.requests as any, handler, timers, core?.clock, ttl)
+    // a dispatcher's child: if it ends mid-batch, its disposal answers what it held
+    if (entry !== undefined && holds(entry, server)) return server.loop
+    return Effect.onInterrupt(server.loop, () => Effect.sync(() => server.abandon(undefined)))
   })
+}
+
+type Envelope = EnvelopeImpl<any, any, any>
+const noBatch: ReadonlyArray<Envelope> = []
+
+const woken = Exit.succeed(true)
+const timedOut = Exit.succeed(false)
+
+/**
+ * One `serve` child. Besides its batch, it is its own way of waiting: it joins
+ * the mailbox's takers (the `Queue.Taker` protocol `Queue.take` itself uses),
+ * so a wait costs no fresh closures or effects, and it takes nothing: once
+ * woken, it takes everything waiting in one step (`Queue.clear`). With an idle
+ * time it also sits in the dispatcher's idle-timer heap, not in a timer fiber.
+ */
+class Server<Req, Res, E, R> implements Holder, Queue.Queue.Taker<Cause.Done>, Timed {
+  batch = noBatch
+  index = 0
+  due = 0
+  heapIndex = -1
+  private resumeWait: ((effect: Effect.Effect<boolean>) => void) | undefined = undefined
+  private onTimedAnswer: ((exit: Exit.Exit<Option.Option<Res>, E>) => Effect.Effect<void, never, R>) | undefined =
+    undefined
+  readonly loop: Effect.Effect<void, never, R>
+  private readonly takeNow: Effect.Effect<void, never, R>
+  private readonly onAnswer: (exit: Exit.Exit<Res, E>) => Effect.Effect<void, never, R>
+
+  constructor(
+    readonly mailbox: Queue.Dequeue<Envelope, Cause.Done>,
+    readonly handler: (request: Req, key: Dispatcher.Key) => Effect.Effect<Res, E, R>,
+    private readonly timers: IdleTimers | undefined,
+    clock: Clock.Clock | undefined,
+    ttl: number | undefined
+  ) {
+    // closures made here, not as class fields: a field arrow gets its name set at run time, costing memory per child
+    this.onAnswer = (exit) => {
+      answer(this.batch[this.index++]!, exit)
+      return this.step()
+    }
+    // Queue.clear takes everything waiting in one step, and never fails
+    this.takeNow = Effect.flatMap(Queue.clear(mailbox), (batch) => {
+      this.batch = batch
+      this.index = 0
+      return this.step()
+    })
+    // on interruption: leave the takers and the timers, so nothing refers to a wait that is over
+    const leave = Effect.sync(() => {
+      this.resumeWait = undefined
+      if (mailbox.state._tag !== "Done") mailbox.state.takers.delete(this)
+      timers?.remove(this)
+    })
+    let wait = Effect.callback<boolean>((resume) => {
+      const state = mailbox.state
+      if (state._tag === "Done" || mailbox.messages.length > 0) return resume(woken)
+      this.resumeWait = resume
+      state.takers.add(this)
+      if (timers !== undefined) {
+        this.due = clock!.currentTimeMillisUnsafe() + ttl!
+        timers.add(this)
+      }
+      return leave
+    })
+    if (ttl !== undefined && timers === undefined) {
+      // outside a dispatcher there is no timer heap: race a timer
+      wait = Effect.map(Effect.timeoutOption(wait, ttl), Option.getOrElse(() => false))
+    }
+    // woken with `false`: the idle time passed, and the child ends
+    this.loop = Effect.flatMap(wait, (mail) => (mail ? this.step() : Effect.void))
+  }
+
+  /** The next request of the batch, the next batch, or a wait for one. */
+  step(): Effect.Effect<void, never, R> {
+    const batch = this.batch
+    while (this.index < batch.length) {
+      const envelope = batch[this.index]!
+      if (isAnswered(envelope)) {
+        this.index++
+        continue
+      }
+      if (envelope.deadline !== Infinity) {
+        const left = envelope.deadline - (envelope.owner as Entry).core.clock.currentTimeMillisUnsafe()
+        if (left <= 0) {
+          reject(envelope, "requestTimeout")
+          this.index++
+          continue
+        }
+        // a handler still running at the deadline is interrupted
+        return Effect.flatMap(
+          Effect.exit(Effect.timeoutOption(this.handler(envelope.request, envelope.key), left)),
+          this.onTimedAnswer ??= (exit) => {
+            const envelope = this.batch[this.index++]!
+            if (exit._tag === "Success" && Option.isNone(exit.value)) reject(envelope, "requestTimeout")
+            else answer(envelope, Exit.map(exit, (o) => (o as Option.Some<Res>).value))
+            return this.step()
+          }
+        )
+      }
+      return Effect.flatMap(Effect.exit(this.handler(envelope.request, envelope.key)), this.onAnswer)
+    }
+    this.batch = noBatch
+    this.index = 0
+    if (this.mailbox.messages.length > 0) return this.takeNow
+    if (this.mailbox.state._tag === "Done") return Effect.void
+    return this.loop
+  }
+
+  /** Taker: can it take now? */
+  ready(): boolean {
+    return this.mailbox.messages.length > 0
+  }
+
+  /** Taker: woken by the queue (an offer, or its end); whatever it says, the child looks again. */
+  resume(): void {
+    this.wake(woken)
+  }
+
+  /** Timed: the idle time passed first. */
+  expire(): void {
+    const state = this.mailbox.state
+    if (state._tag !== "Done") state.takers.delete(this)
+    this.wake(timedOut)
+  }
+
+  private wake(exit: Exit.Exit<boolean>): void {
+    this.timers?.remove(this)
+    const resume = this.resumeWait
+    this.resumeWait = undefined
+    resume?.(exit)
+  }
+
+  /** Ended mid-batch: the request being handled and the rest taken are answered. */
+  abandon(failed: Exit.Exit<never, DispatchError> | undefined): void {
+    for (; this.index < this.batch.length; this.index++) {
+      const envelope = this.batch[this.index]!
+      if (failed !== undefined) rejectUnsafe(envelope, "childFailed", failed)
+      else reject(envelope, "unavailable")
+    }
+  }
 }
 
 /** A handler that interrupted itself could not serve the request. */
 const answer = <Res, E>(envelope: EnvelopeImpl<any, Res, E>, exit: Exit.Exit<Res, E>): void => {
-  if (exit._tag === "Failure" && Cause.hasInterruptsOnly(exit.cause)) unavailable(envelope)
+  if (exit._tag === "Failure" && Cause.hasInterruptsOnly(exit.cause)) reject(envelope, "unavailable")
   else replyUnsafe(envelope, exit)
-}
-
-const unavailable = (envelope: EnvelopeImpl<any, any, any>): void => {
-  reject(envelope, "unavailable")
 }
 
 const idleMillis = (options: Dispatcher.ServeOptions | undefined): number | undefined | string => {

@@ -3,6 +3,7 @@ import type * as Dispatcher from "../Dispatcher.js"
 import type { TooManyRequests, Unavailable } from "../DispatchError.js"
 import { accepted, ChildSpecImpl, Core, Entry, envelopeFor } from "./dispatcher.js"
 import type { EnvelopeImpl } from "./envelope.js"
+import { Mailboxes } from "./mailbox.js"
 import { resolve } from "./options.js"
 
 const noFactory: Dispatcher.Factory<any, any, any, never> = {
@@ -25,20 +26,21 @@ export const testChild = <Req, Res = void, E = never>(
     const options = yield* Effect.orDie(resolve({ mailboxCapacity: capacity, name: "test" }))
     if (typeof key !== "string") return yield* Effect.die(new TypeError(`testChild: key must be a string, got ${typeof key}`))
     const context = yield* Effect.context<never>()
-    const core = new Core(options, noFactory, context, "test")
-    const mailbox = yield* Queue.bounded<EnvelopeImpl<Req, Res, E>, Cause.Done>(options.capacity)
-    const entry = new Entry(core, key, mailbox)
+    const mailboxes = yield* Mailboxes.make(options.capacity, false)
+    const core = new Core(options, noFactory, context, "test", mailboxes)
+    const mailbox = mailboxes.make() as unknown as Queue.Queue<EnvelopeImpl<Req, Res, E>, Cause.Done>
+    const entry = new Entry(core, key, mailbox as any)
     const spec = new ChildSpecImpl(key, mailbox, entry) as unknown as Dispatcher.ChildSpec<Req, Res, E>
     const offer = (
       request: Req
     ): Effect.Effect<Deferred.Deferred<Res, E | Dispatcher.DispatchError>, TooManyRequests | Unavailable> =>
       Effect.suspend((): Effect.Effect<Deferred.Deferred<Res, E | Dispatcher.DispatchError>, TooManyRequests | Unavailable> => {
         if (mailbox.state._tag !== "Open") {
-          core.counters.unavailable++
+          core.unavailable++
           return entry.exitFor("unavailable") as Exit.Exit<never, Unavailable>
         }
         if (mailbox.messages.length >= options.capacity) {
-          core.counters.tooManyRequests++
+          core.tooManyRequests++
           return entry.exitFor("tooManyRequests") as Exit.Exit<never, TooManyRequests>
         }
         const envelope = envelopeFor(core, entry, request, undefined, Infinity)

@@ -1,0 +1,123 @@
+import type { Clock, Context } from "effect"
+import { Effect, type Fiber } from "effect"
+
+/**
+ * Something that can time out: it is told when its due time has passed.
+ *
+ * @internal
+ */
+export interface Timed {
+  /** the Clock millis it is due at */
+  due: number
+  /** its place in the heap, -1 when not in it */
+  heapIndex: number
+  expire(): void
+}
+
+/**
+ * The idle timers of one dispatcher's children: a binary min-heap by due time
+ * and one fiber that sleeps until the earliest. An idle child costs a heap slot,
+ * not a timer fiber of its own, and a child that gets a request before its time
+ * leaves the heap at once. The fiber runs only while timers are pending.
+ *
+ * @internal
+ */
+export class IdleTimers {
+  private readonly heap: Array<Timed> = []
+  private fiber: Fiber.Fiber<void, never> | undefined = undefined
+  /** the due time the fiber sleeps until */
+  private sleepingUntil = Infinity
+  private stopped = false
+
+  constructor(private readonly clock: Clock.Clock, private readonly context: Context.Context<never>) {}
+
+  add(timed: Timed): void {
+    if (this.stopped) return
+    timed.heapIndex = this.heap.length
+    this.heap.push(timed)
+    this.up(timed.heapIndex)
+    if (this.fiber === undefined) {
+      this.fiber = this.start()
+    } else if (timed.due < this.sleepingUntil) {
+      // an earlier due time than the one slept for: start over
+      this.fiber.interruptUnsafe()
+      this.fiber = this.start()
+    }
+  }
+
+  remove(timed: Timed): void {
+    const index = timed.heapIndex
+    if (index < 0) return
+    timed.heapIndex = -1
+    const last = this.heap.pop()!
+    if (index < this.heap.length) {
+      this.heap[index] = last
+      last.heapIndex = index
+      this.down(index)
+      this.up(index)
+    }
+  }
+
+  // the loop starts on the next tick, once `fiber` is set: it checks that it is still the current one
+  private start(): Fiber.Fiber<void, never> {
+    this.sleepingUntil = this.heap[0]!.due
+    return Effect.runForkWith(this.context)(Effect.andThen(Effect.yieldNow, this.loop))
+  }
+
+  stop(): void {
+    this.stopped = true
+    this.fiber?.interruptUnsafe()
+    this.fiber = undefined
+    for (const timed of this.heap) timed.heapIndex = -1
+    this.heap.length = 0
+  }
+
+  private readonly loop: Effect.Effect<void> = Effect.withFiber((fiber) => {
+    const now = this.clock.currentTimeMillisUnsafe()
+    while (this.heap.length > 0 && this.heap[0]!.due <= now) {
+      const first = this.heap[0]!
+      this.remove(first)
+      first.expire()
+    }
+    // an expiry may have started a replacement fiber: this one then just ends
+    if (this.fiber !== fiber) return Effect.void
+    if (this.heap.length === 0) {
+      this.fiber = undefined
+      this.sleepingUntil = Infinity
+      return Effect.void
+    }
+    this.sleepingUntil = this.heap[0]!.due
+    return Effect.andThen(Effect.sleep(this.sleepingUntil - now), this.loop)
+  })
+
+  private up(index: number): void {
+    const heap = this.heap
+    const item = heap[index]!
+    while (index > 0) {
+      const parent = (index - 1) >> 1
+      if (heap[parent]!.due <= item.due) break
+      heap[index] = heap[parent]!
+      heap[index]!.heapIndex = index
+      index = parent
+    }
+    heap[index] = item
+    item.heapIndex = index
+  }
+
+  private down(index: number): void {
+    const heap = this.heap
+    const item = heap[index]!
+    for (;;) {
+      const left = index * 2 + 1
+      if (left >= heap.length) break
+      const right = left + 1
+      const child = right < heap.length && heap[right]!.due < heap[left]!.due ? right : left
+      if (heap[child]!.due >= item.due) break
+      heap[index] = heap[child]!
+      heap[index]!.heapIndex = index
+      index = child
+    }
+    heap[index] = item
+    item.heapIndex = index
+  }
+}
