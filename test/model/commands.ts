@@ -158,9 +158,10 @@ export class Advance implements Cmd {
 }
 
 export class Shutdown implements Cmd {
-  constructor(readonly via: "shutdown" | "scope") {}
+  /** `again`: also once the stop has begun (it is idempotent) */
+  constructor(readonly via: "shutdown" | "scope", readonly again: boolean) {}
   check(model: Readonly<Model>): boolean {
-    return model.rootRunning
+    return model.rootRunning || this.again
   }
   async run(model: Model, real: Real): Promise<void> {
     model.shutdown()
@@ -169,6 +170,61 @@ export class Shutdown implements Cmd {
   }
   toString(): string {
     return `shutdown(via ${this.via})`
+  }
+}
+
+const paths = ["a", "b", "s", "g", "g/x", "g/y", "g/s"]
+
+/** The next spawn for a path throws while building its effect (DESIGN 9: handled like a child that died). */
+export class PoisonSpawn implements Cmd {
+  constructor(readonly path: string) {}
+  check(model: Readonly<Model>): boolean {
+    // EXCLUDED (known bug "eager successor spawn", see README): the implementation calls `factory.spawn`
+    // for a delayed successor when it schedules it, not when its delay has passed, so poisoning a path
+    // during its restart delay would poison the successor after this one.
+    return !(model as Model).levels().some((level) =>
+      [...level.entries.values()].some((e) => e.path === this.path && e.phase === "restarting")
+    )
+  }
+  async run(model: Model, real: Real): Promise<void> {
+    model.poison(this.path)
+    real.poisoned.add(this.path)
+    await compareAll(model, real, `after ${this}`)
+  }
+  toString(): string {
+    return `poisonSpawn(${this.path})`
+  }
+}
+
+/**
+ * Many requests through one controlled child, each taken at once and two in
+ * three answered: a long-lived child's book-keeping of what it took (and must
+ * be answered for it if it ends) grows past its compaction threshold.
+ */
+export class Churn implements Cmd {
+  constructor(readonly child: number, readonly count: number) {}
+  check(model: Readonly<Model>): boolean {
+    return model.rootRunning && pick(model as Model, this.child) !== undefined
+  }
+  async run(model: Model, real: Real): Promise<void> {
+    const path = pick(model, this.child)!.path
+    const [root, inner] = path.includes("/") ? ["g", path.slice(2)] : [path, "x"]
+    for (let i = 0; i < this.count && model.ctlAt(path) !== undefined; i++) {
+      const req: Request = { id: newId(model), root: root!, inner: inner!, work: 0, badRoot: false, badInner: false, mode: "send" }
+      const expected = model.send(req)
+      const refused = await real.send(req)
+      expectEqual(model, `churn send #${req.id}`, refused && showOutcome(refused), expected && showOutcome(expected))
+      const taken = await real.take(path, 1)
+      expectEqual(model, `churn: ${path} takes`, taken, model.take(path, 1))
+      if (i % 3 !== 0 && taken.length > 0) {
+        const held = model.heldOf(model.ctlAt(path)!).length
+        expectEqual(model, `churn: ${path} replies`, await real.reply(path, held - 1, true), model.reply(path, held - 1, true))
+      }
+    }
+    await compareAll(model, real, `after ${this} at ${path}`)
+  }
+  toString(): string {
+    return `churn(child#${this.child}, ${this.count})`
   }
 }
 
@@ -227,5 +283,17 @@ export const commandArb: fc.Arbitrary<Cmd> = fc.oneof(
   },
   { arbitrary: fc.nat({ max: 3 }).map((c) => new InterruptServe(c)), weight: 1 },
   { arbitrary: fc.constantFrom(1, 5, 5, 10, 10, 25, 50, 100, 400, 1000).map((ms) => new Advance(ms)), weight: 5 },
-  { arbitrary: fc.constantFrom<"shutdown" | "scope">("shutdown", "scope").map((via) => new Shutdown(via)), weight: 1 }
+  {
+    arbitrary: fc.tuple(fc.constantFrom<"shutdown" | "scope">("shutdown", "scope"), fc.nat({ max: 2 })).map(([via, n]) =>
+      new Shutdown(via, n === 0)
+    ),
+    weight: 1
+  },
+  { arbitrary: fc.constantFrom(...paths).map((path) => new PoisonSpawn(path)), weight: 1 },
+  {
+    arbitrary: fc.tuple(childArb, fc.constantFrom(70, 140), fc.nat({ max: 9 })).filter(([, , n]) => n === 0).map((
+      [c, count]
+    ) => new Churn(c, count)),
+    weight: 1
+  }
 )

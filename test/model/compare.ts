@@ -53,7 +53,8 @@ export const compareAll = async (model: Model, real: Real, when: string): Promis
   const expected = model.rootChildren().sort((a, b) => (a.key < b.key ? -1 : 1))
   expectEqual(model, `${when}: Dispatcher.children(root)`, children, expected)
   // the stop has returned exactly when the model's root has stopped
-  for (const [name, fiber] of [["shutdown", real.shutdownFiber], ["Scope.close", real.closeFiber]] as const) {
+  const stops = [...real.shutdownFibers.map((f) => ["shutdown", f] as const), ["Scope.close", real.closeFiber] as const]
+  for (const [name, fiber] of stops) {
     if (fiber === undefined) continue
     const done = fiber.pollUnsafe() !== undefined
     if (done !== model.rootStopped) {
@@ -74,9 +75,7 @@ export const finalChecks = async (model: Model, real: Real): Promise<void> => {
   const unanswered = real.unanswered()
   if (unanswered.length > 0) fail(model, `accepted and never answered: ${unanswered.map((id) => `#${id}`).join(", ")}`)
   if (real.closeFiber?.pollUnsafe() === undefined) fail(model, "closing the root's Scope has not returned")
-  if (real.shutdownFiber !== undefined && real.shutdownFiber.pollUnsafe() === undefined) {
-    fail(model, "Dispatcher.shutdown has not returned")
-  }
+  if (real.shutdownFibers.some((f) => f.pollUnsafe() === undefined)) fail(model, "Dispatcher.shutdown has not returned")
   // the root's enclosing finalizers run after all children ended and the leftovers were answered
   const seen = real.rootFinalizer
   if (seen === undefined) fail(model, "the root's enclosing Scope finalizer never ran")

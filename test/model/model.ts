@@ -196,6 +196,8 @@ export class Model {
   readonly rootStats = { accepted: 0, spawned: 0, successors: 0, failures: 0 }
   /** what happened, for failure reports */
   readonly log: Array<string> = []
+  /** paths whose next spawn throws while building its effect (DESIGN 9) */
+  readonly poisoned = new Set<string>()
   /** how often each kind of thing happened, for the coverage summary (FC_STATS=1) */
   readonly coverage = new Map<string, number>()
   private readonly delays: ReadonlyArray<number>
@@ -389,9 +391,15 @@ export class Model {
     this.childEnded(entry, "interrupt")
   }
 
-  /** Root stop begins (`shutdown` or closing its Scope). */
+  /** The next spawn for `path` throws while building its effect. */
+  poison(path: string): void {
+    this.poisoned.add(path)
+    this.log.push(`${path}: its next spawn will throw`)
+  }
+
+  /** Root stop begins (`shutdown` or closing its Scope); idempotent. */
   shutdown(): void {
-    this.log.push("root stop begins")
+    this.log.push(this.rootRunning ? "root stop begins" : "root stop requested again")
     this.beginStop(this.root)
   }
 
@@ -524,6 +532,12 @@ export class Model {
   }
 
   private startChild(entry: Entry): void {
+    if (this.poisoned.delete(entry.path)) {
+      // handled like a child that died
+      this.count("spawn throws")
+      this.log.push(`${entry.path} spawn throws (incarnation ${entry.incarnation})`)
+      return this.childEnded(entry, "die")
+    }
     this.spawns.set(entry.path, (this.spawns.get(entry.path) ?? 0) + 1)
     this.count(entry.incarnation > 1 ? `successor ${entry.kind}` : `spawn ${entry.kind}`)
     this.log.push(`${entry.path} spawned (incarnation ${entry.incarnation})`)

@@ -110,7 +110,9 @@ export class Real {
   /** fibers started and ended in the dispatcher's context (the runtime's metrics hook) */
   readonly fibers = { started: 0, ended: 0 }
   private instances = 0
-  shutdownFiber: Fiber.Fiber<void> | undefined = undefined
+  /** paths whose next spawn throws while building its effect */
+  readonly poisoned = new Set<string>()
+  readonly shutdownFibers: Array<Fiber.Fiber<void>> = []
   closeFiber: Fiber.Fiber<void> | undefined = undefined
   /** what the root's enclosing Scope finalizer (added before `make`) saw when it ran */
   rootFinalizer: { readonly liveChildren: number; readonly unanswered: Array<number> } | undefined = undefined
@@ -183,7 +185,10 @@ export class Real {
         if (r.badRoot) throw new Error(`keyOf: no root key for #${r.id}`)
         return r.root
       },
-      spawn: (spec) => this.child("", spec, rootKinds[spec.key]!)
+      spawn: (spec) => {
+        if (this.poisoned.delete(spec.key)) throw new Error(`spawn: cannot build ${spec.key}`)
+        return this.child("", spec, rootKinds[spec.key]!)
+      }
     }
   }
 
@@ -193,7 +198,10 @@ export class Real {
         if (r.badInner) throw new Error(`keyOf: no downstream key for #${r.id}`)
         return r.inner
       },
-      spawn: (spec) => this.child("g/", spec, innerKinds[spec.key]!)
+      spawn: (spec) => {
+        if (this.poisoned.delete(`g/${spec.key}`)) throw new Error(`spawn: cannot build g/${spec.key}`)
+        return this.child("g/", spec, innerKinds[spec.key]!)
+      }
     }
   }
 
@@ -341,7 +349,7 @@ export class Real {
 
   /** Stop the root: `Dispatcher.shutdown`, or closing its Scope. */
   async shutdown(via: "shutdown" | "scope"): Promise<void> {
-    if (via === "shutdown") this.shutdownFiber = this.fork(Dispatcher.shutdown(this.dispatcher))
+    if (via === "shutdown") this.shutdownFibers.push(this.fork(Dispatcher.shutdown(this.dispatcher)))
     else this.closeFiber ??= this.fork(Scope.close(this.rootScope, Exit.void))
     await this.run(this.settle)
   }
