@@ -14,7 +14,7 @@ const pick = (model: Model, n: number): Entry | undefined => {
   return live.length === 0 ? undefined : live[n % live.length]
 }
 
-const newId = (model: Model) => model.requests.size + 1
+const newId = (model: Model) => model.nextId()
 
 export class Send implements Cmd {
   /** `afterStop`: also sent once the root is stopping (most sends are only tried while it runs) */
@@ -175,6 +175,22 @@ export class Shutdown implements Cmd {
 
 const paths = ["a", "b", "s", "g", "g/x", "g/y", "g/s"]
 
+/** The next child to end at a path sends a request for its own key from a finalizer, racing its own disposal (DESIGN 3). */
+export class ArmLastWords implements Cmd {
+  constructor(readonly path: string) {}
+  check(model: Readonly<Model>): boolean {
+    return model.armed === undefined
+  }
+  async run(model: Model, real: Real): Promise<void> {
+    model.arm(this.path)
+    real.armed = this.path
+    await compareAll(model, real, `after ${this}`)
+  }
+  toString(): string {
+    return `armLastWords(${this.path})`
+  }
+}
+
 /** The next spawn for a path throws while building its effect (DESIGN 9: handled like a child that died). */
 export class PoisonSpawn implements Cmd {
   constructor(readonly path: string) {}
@@ -290,6 +306,7 @@ export const commandArb: fc.Arbitrary<Cmd> = fc.oneof(
     weight: 1
   },
   { arbitrary: fc.constantFrom(...paths).map((path) => new PoisonSpawn(path)), weight: 1 },
+  { arbitrary: fc.constantFrom(...paths).map((path) => new ArmLastWords(path)), weight: 2 },
   {
     arbitrary: fc.tuple(childArb, fc.constantFrom(70, 140), fc.nat({ max: 9 })).filter(([, , n]) => n === 0).map((
       [c, count]

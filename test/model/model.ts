@@ -196,6 +196,8 @@ export class Model {
   readonly rootStats = { accepted: 0, spawned: 0, successors: 0, failures: 0 }
   /** what happened, for failure reports */
   readonly log: Array<string> = []
+  /** a path whose next child's finalizer sends a request for its own key */
+  armed: string | undefined = undefined
   /** paths whose next spawn throws while building its effect (DESIGN 9) */
   readonly poisoned = new Set<string>()
   /** how often each kind of thing happened, for the coverage summary (FC_STATS=1) */
@@ -296,7 +298,7 @@ export class Model {
    * A request is sent. Returns the refusal if the root's `send` fails
    * (`undefined` when accepted).
    */
-  send(req: Request): Outcome | undefined {
+  send(req: Request, deferRoute = false): Outcome | undefined {
     const state: RequestState = {
       req,
       accepted: false,
@@ -333,9 +335,21 @@ export class Model {
       this.spawn(entry, 0)
     } else {
       entry.mailbox.push(req.id)
-      this.arrived(entry)
+      // a request sent by a downstream child as it ends is routed once that child's end is handled
+      if (!deferRoute) this.arrived(entry)
     }
     return undefined
+  }
+
+  /** The id the next request gets, in the model and in the real system alike: one more than those sent. */
+  nextId(): number {
+    return this.requests.size + 1
+  }
+
+  /** The next end of a child at `path` sends a request for its own key from a finalizer (a request racing that end). */
+  arm(path: string): void {
+    this.armed = path
+    this.log.push(`${path}: its next end sends a request for its own key`)
   }
 
   /** A controlled child takes up to `n` requests from its mailbox. */
@@ -678,6 +692,31 @@ export class Model {
 
   /** The disposal of a child that ended (DESIGN 3, 5, 6, 8 and "restart"). */
   private childEnded(entry: Entry, how: EndHow): void {
+    if (entry.child === undefined || this.armed !== entry.path) return this.disposal(entry, how)
+    // its finalizers run before its disposal: one sends a request for this very key
+    this.armed = undefined
+    const inner = entry.level !== this.root
+    const req: Request = {
+      id: this.nextId(),
+      root: inner ? downKey : entry.key,
+      inner: inner ? entry.key : "x",
+      work: 0,
+      badRoot: false,
+      badInner: false,
+      mode: "send"
+    }
+    this.log.push(`${entry.path} sends #${req.id} as it ends`)
+    this.count(`request sent by a child as it ends (${inner ? "inner" : entry.kind})`)
+    this.send(req, inner)
+    this.disposal(entry, how)
+    if (inner) {
+      // the router takes it after this end was handled (its wake-up is scheduled)
+      const parent = this.root.entries.get(downKey)
+      if (parent?.child?.tag === "down") this.route(parent)
+    }
+  }
+
+  private disposal(entry: Entry, how: EndHow): void {
     const level = entry.level
     const child = entry.child
     this.count(`${entry.kind} ends ${how}${level.state === "running" ? "" : " while stopping"}`)
@@ -728,7 +767,11 @@ export class Model {
     const level = entry.level
     if (level.entries.get(entry.key) === entry) level.entries.delete(entry.key)
     this.log.push(`${entry.path} forgotten`)
-    if (level.parent !== undefined && level.state === "running" && level.entries.size === 0) this.downEnds(level)
+    // a downstream dispatcher ends with its last child, unless a request waits for its router
+    if (
+      level.parent !== undefined && level.state === "running" && level.entries.size === 0 &&
+      level.parent.mailbox.length === 0
+    ) this.downEnds(level)
   }
 
   private beginStop(level: Level): void {

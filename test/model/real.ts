@@ -110,6 +110,8 @@ export class Real {
   /** fibers started and ended in the dispatcher's context (the runtime's metrics hook) */
   readonly fibers = { started: 0, ended: 0 }
   private instances = 0
+  /** a path whose next child's finalizer sends a request for its own key */
+  armed: string | undefined = undefined
   /** paths whose next spawn throws while building its effect */
   readonly poisoned = new Set<string>()
   readonly shutdownFibers: Array<Fiber.Fiber<void>> = []
@@ -224,6 +226,8 @@ export class Real {
           if (self.serving.get(path)?.instance === instance) self.serving.delete(path)
         })
       )
+      // registered last, so it runs first: as the child ends, a request for its own key races its disposal
+      yield* Effect.addFinalizer(() => self.armed === path ? self.lastWords(path) : Effect.void)
       switch (kind) {
         case "ctl": {
           const fiber = yield* Effect.fiber
@@ -253,6 +257,25 @@ export class Real {
           })
         }
       }
+    })
+  }
+
+  private lastWords(path: string): Effect.Effect<void> {
+    this.armed = undefined
+    const inner = path.startsWith("g/")
+    const req: Request = {
+      id: this.requests.size + 1,
+      root: inner ? "g" : path,
+      inner: inner ? path.slice(2) : "x",
+      work: 0,
+      badRoot: false,
+      badInner: false,
+      mode: "send"
+    }
+    const record: RealRequest = { req, sent: undefined, call: undefined }
+    this.requests.set(req.id, record)
+    return Effect.map(Effect.exit(Dispatcher.send(this.dispatcher, req)), (sent) => {
+      record.sent = sent
     })
   }
 
