@@ -173,7 +173,7 @@ export class Shutdown implements Cmd {
   }
 }
 
-const paths = ["a", "b", "s", "g", "g/x", "g/y", "g/s"]
+const paths = ["a", "b", "s", "t", "g", "g/x", "g/y", "g/s", "g/t"]
 
 /** The next child to end at a path sends a request for its own key from a finalizer, racing its own disposal (DESIGN 3). */
 export class ArmLastWords implements Cmd {
@@ -258,8 +258,8 @@ export const configArb: fc.Arbitrary<Config> = fc.record({
 })
 
 const sendArb: fc.Arbitrary<Cmd> = fc.record({
-  root: fc.constantFrom("a", "a", "b", "s", "g", "g", "g"),
-  inner: fc.constantFrom("x", "x", "y", "s"),
+  root: fc.constantFrom("a", "a", "b", "s", "t", "g", "g", "g"),
+  inner: fc.constantFrom("x", "x", "y", "s", "t"),
   // 30 and 40 meet the 30 and 40 ms timeouts: a handler done exactly at its deadline
   work: fc.constantFrom(0, 0, 10, 25, 30, 40),
   badRoot: fc.integer({ min: 0, max: 24 }).map((n) => n === 0),

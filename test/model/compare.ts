@@ -52,6 +52,13 @@ export const compareAll = async (model: Model, real: Real, when: string): Promis
   const children = [...(await real.rootChildren())].sort((a, b) => (a.key < b.key ? -1 : 1))
   const expected = model.rootChildren().sort((a, b) => (a.key < b.key ? -1 : 1))
   expectEqual(model, `${when}: Dispatcher.children(root)`, children, expected)
+  const stats = await real.stats()
+  expectEqual(
+    model,
+    `${when}: Dispatcher.stats(root)`,
+    { accepted: stats.accepted, spawned: stats.spawned, successors: stats.successors, failures: stats.failures, live: stats.live },
+    { ...model.rootStats, live: model.root.entries.size }
+  )
   // the stop has returned exactly when the model's root has stopped
   const stops = [...real.shutdownFibers.map((f) => ["shutdown", f] as const), ["Scope.close", real.closeFiber] as const]
   for (const [name, fiber] of stops) {

@@ -3,9 +3,9 @@
  * independent of the implementation: plain TypeScript, no Effect, no fibers.
  *
  * It runs a two-level tree: a root dispatcher whose keys are served by
- * controlled children ("a", "b"), a `serve` child ("s") and a downstream
+ * controlled children ("a", "b"), `serve` children ("s", "t") and a downstream
  * dispatcher (`runChild`, "g") whose own keys are controlled children ("x",
- * "y") and a `serve` child ("s"). For any sequence of commands it says what
+ * "y") and `serve` children ("s", "t"). For any sequence of commands it says what
  * each request's answer must be, or the set of answers allowed where the
  * order of two things due at the same instant may decide.
  *
@@ -22,9 +22,9 @@
 export type Kind = "ctl" | "serve" | "down"
 
 /** Root keys and what serves them. */
-export const rootKinds: Readonly<Record<string, Kind>> = { a: "ctl", b: "ctl", s: "serve", g: "down" }
+export const rootKinds: Readonly<Record<string, Kind>> = { a: "ctl", b: "ctl", s: "serve", t: "serve", g: "down" }
 /** Keys of the downstream dispatcher under root key "g". */
-export const innerKinds: Readonly<Record<string, Kind>> = { x: "ctl", y: "ctl", s: "serve" }
+export const innerKinds: Readonly<Record<string, Kind>> = { x: "ctl", y: "ctl", s: "serve", t: "serve" }
 export const downKey = "g"
 
 export type RestartPolicy = "default" | "short"
