@@ -88,12 +88,16 @@ export class Core implements Counters {
   onIdle: (() => void) | undefined = undefined
   /** a downstream dispatcher is routing a batch: its end waits for the batch */
   routing = false
+  /** children running inside a sender's call right now */
+  depth = 0
   readonly deadlines: Deadlines | undefined
   idleTimers: IdleTimers | undefined = undefined
   readonly clock: Clock.Clock
   readonly annotations: Record<string, unknown>
   /** with `maxChildren`, the registry's order is kept as the order of last use */
   readonly lru: boolean
+  /** whether its children's spawns and ends are logged: they run with its services, so this is known once */
+  readonly debug: boolean
   private readonly detachMetrics: () => void
 
   constructor(
@@ -110,6 +114,7 @@ export class Core implements Counters {
     if (this.deadlines !== undefined) this.deadlines.expire = (envelope) => reject(envelope, "requestTimeout")
     this.annotations = { dispatcher: path }
     this.lru = Number.isFinite(options.maxChildren)
+    this.debug = !LogLevel.isGreaterThan(Context.get(context, References.MinimumLogLevel), "Debug")
     this.detachMetrics = metrics.attach(context, options.name, this)
   }
 
@@ -238,6 +243,8 @@ export const answersEverything = (spec: Dispatcher.ChildSpec<any, any, any>): vo
  */
 export interface Holder {
   abandon(failed: Exit.Exit<never, DispatchError> | undefined): void
+  /** If it waits for its mailbox: stop waiting on the queue, to be resumed directly. */
+  detachWaiting(): { resumeNow(): void } | undefined
 }
 
 /**
@@ -263,15 +270,28 @@ export const entryOf = (spec: Dispatcher.ChildSpec<any, any, any>): Entry | unde
 // Accepting a request
 // -----------------------------------------------------------------------------
 
-/** @internal */
-export type Placement =
-  | { readonly _tag: "Accepted"; readonly envelope: EnvelopeImpl<any, any, any> }
-  | { readonly _tag: "Rejected"; readonly exit: Exit.Exit<never, DispatchError> }
-  | { readonly _tag: "Wait"; readonly entry: Entry; readonly mailbox: Mailbox; readonly envelope: EnvelopeImpl<any, any, any> }
+/**
+ * A sender that must wait for room (`overflow: { wait }`).
+ *
+ * @internal
+ */
+export class Wait {
+  constructor(readonly entry: Entry, readonly mailbox: Mailbox, readonly envelope: EnvelopeImpl<any, any, any>) {}
+}
+
+/**
+ * Where a request went: accepted (its envelope), refused (the error), or to wait for room.
+ *
+ * @internal
+ */
+export type Placement = EnvelopeImpl<any, any, any> | Exit.Exit<never, DispatchError> | Wait
+
+/** How deep children may run inside senders' calls before waking goes through the scheduler. */
+const maxDirectDepth = 8
 
 /**
  * Place one request for `key`, in one synchronous step: find or make the
- * entry, refuse or enqueue, spawn the child last. `deferred` and
+ * entry, refuse or enqueue, spawn or wake the child last. `deferred` and
  * `outerDeadline` come from the level above in a hierarchy.
  *
  * @internal
@@ -283,10 +303,10 @@ export const place = (
   deferred: Deferred.Deferred<any, any> | undefined,
   outerDeadline: number
 ): Placement => {
-  if (core.state !== Running) return { _tag: "Rejected", exit: unavailable(core, key) }
+  if (core.state !== Running) return unavailable(core, key)
   let entry = core.registry.get(key)
   if (entry === undefined) {
-    if (!makeRoom(core, undefined)) return { _tag: "Rejected", exit: capReached(core, key) }
+    if (!makeRoom(core, undefined)) return capReached(core, key)
     entry = new Entry(core, key, core.mailboxes.make())
     core.registry.set(key, entry)
     core.resident++
@@ -295,12 +315,12 @@ export const place = (
     accepted(core, entry, envelope)
     // last, since a child may run to its end inside this call
     spawn(core, entry, 0, true)
-    return { _tag: "Accepted", envelope }
+    return envelope
   }
   let mailbox = entry.mailbox
   switch (entry.phase) {
     case Passivating: {
-      if (!makeRoom(core, entry)) return { _tag: "Rejected", exit: capReached(core, key) }
+      if (!makeRoom(core, entry)) return capReached(core, key)
       mailbox = entry.more.next = core.mailboxes.make()
       entry.phase = Reviving
       core.resident++
@@ -317,14 +337,24 @@ export const place = (
   if (mailbox.messages.length >= core.options.capacity) {
     if (core.options.overflowWait === undefined || core.options.overflowWait <= 0) {
       core.tooManyRequests++
-      return { _tag: "Rejected", exit: entry.exitFor("tooManyRequests") }
+      return entry.exitFor("tooManyRequests")
     }
-    return { _tag: "Wait", entry, mailbox, envelope: envelopeFor(core, entry, request, deferred, outerDeadline) }
+    return new Wait(entry, mailbox, envelopeFor(core, entry, request, deferred, outerDeadline))
   }
   const envelope = envelopeFor(core, entry, request, deferred, outerDeadline)
+  // a child waiting on this mailbox is woken here, in this call, rather than on the scheduler's next tick
+  const waiting = mailbox === entry.mailbox && core.depth < maxDirectDepth ? entry.held?.detachWaiting() : undefined
   Queue.offerUnsafe(mailbox, envelope)
   accepted(core, entry, envelope)
-  return { _tag: "Accepted", envelope }
+  if (waiting !== undefined) {
+    core.depth++
+    try {
+      waiting.resumeNow()
+    } finally {
+      core.depth--
+    }
+  }
+  return envelope
 }
 
 /** @internal */
@@ -428,7 +458,7 @@ const spawn = (core: Core, entry: Entry, delay: number, immediate: boolean): voi
   core.live++
   entry.phase = delay > 0 ? Restarting : Active
   // a custom child may take requests and end without answering: track them until it says otherwise
-  entry.tracked = mailboxContents(entry.mailbox)
+  entry.tracked = entry.mailbox.messages.length === 1 ? [headOf(entry.mailbox)!] : mailboxContents(entry.mailbox)
   entry.held = undefined
   entry.supervised = true
   const scope = Scope.makeUnsafe()
@@ -455,6 +485,11 @@ const spawn = (core: Core, entry: Entry, delay: number, immediate: boolean): voi
   const fiber = Effect.runForkWith(Context.add(core.context, Scope.Scope, scope))(run)
   entry.fiber = fiber
   fiber.addObserver((exit) => childEnded(core, entry, exit))
+}
+
+const headOf = (mailbox: Mailbox): EnvelopeImpl<any, any, any> | undefined => {
+  const head = mailbox.messages.head
+  return mailbox.messages.length > 0 && head !== undefined ? head.array[head.offset] : undefined
 }
 
 const mailboxContents = (mailbox: Mailbox): Array<EnvelopeImpl<any, any, any>> => {
@@ -486,13 +521,11 @@ const afterChild = (core: Core, entry: Entry, exit: Exit.Exit<unknown, unknown>)
 }
 
 const logDebug = (core: Core, entry: Entry, message: string): Effect.Effect<void> =>
-  Effect.withFiber((fiber) =>
-    LogLevel.isGreaterThan(fiber.getRef(References.MinimumLogLevel), "Debug")
-      ? Effect.void
-      : Effect.logDebug(message).pipe(
-        Effect.annotateLogs({ ...core.annotations, key: entry.key, incarnation: entry.incarnation })
-      )
-  )
+  core.debug
+    ? Effect.logDebug(message).pipe(
+      Effect.annotateLogs({ ...core.annotations, key: entry.key, incarnation: entry.incarnation })
+    )
+    : Effect.void
 
 /**
  * The disposal (Go: `Dispose`). Runs as the child's fiber ends, in one block:
@@ -560,18 +593,11 @@ const answerAbandoned = (entry: Entry, cause: Cause.Cause<unknown> | undefined):
   entry.tracked = undefined
 }
 
-const headSeq = (mailbox: Mailbox): number | undefined => {
-  const head = mailbox.messages.head
-  return mailbox.messages.length > 0 && head !== undefined
-    ? (head.array[head.offset] as EnvelopeImpl<any, any, any>).seq
-    : undefined
-}
+const headSeq = (mailbox: Mailbox): number | undefined => headOf(mailbox)?.seq
 
 /** Expired requests at the head need no successor to skip them. */
 const dropAnswered = (mailbox: Mailbox): void => {
-  while (mailbox.messages.length > 0) {
-    const head = mailbox.messages.head!
-    if (!isAnswered(head.array[head.offset])) return
+  for (let head = headOf(mailbox); head !== undefined && isAnswered(head); head = headOf(mailbox)) {
     Queue.takeUnsafe(mailbox)
   }
 }

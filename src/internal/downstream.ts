@@ -1,8 +1,8 @@
 import { Cause, Deferred, Effect, Exit, Fiber, Queue } from "effect"
 import type * as Dispatcher from "../Dispatcher.js"
 import type { InvalidOptions } from "../DispatchError.js"
-import { answersEverything, Core, entryOf, place, type Placement, stop } from "./dispatcher.js"
-import { type EnvelopeImpl, isAnswered } from "./envelope.js"
+import { answersEverything, Core, entryOf, place, type Placement, stop, Wait } from "./dispatcher.js"
+import { EnvelopeImpl, isAnswered } from "./envelope.js"
 import { keyOf } from "./keys.js"
 import { Mailboxes } from "./mailbox.js"
 import { resolve } from "./options.js"
@@ -61,22 +61,19 @@ const route = <Req, Res, E>(core: Core, input: Queue.Dequeue<EnvelopeImpl<Req, R
   })
 
 const settle = (core: Core, envelope: EnvelopeImpl<any, any, any>, placement: Placement): void => {
-  switch (placement._tag) {
-    case "Accepted":
-      return
-    case "Rejected":
-      // counted by `place` at this level; answered to the original caller
-      if (!isAnswered(envelope)) Deferred.doneUnsafe(envelope.deferred, placement.exit)
-      return
-    case "Wait":
-      // a blocked key must not hold up the others: wait in a fiber of its own
-      Effect.runForkWith(core.context)(
-        Effect.flatMap(waitForRoom(core, placement), (exit) =>
-          Effect.sync(() => {
-            if (exit._tag === "Failure" && !isAnswered(envelope)) {
-              Deferred.doneUnsafe(envelope.deferred, exit as Exit.Exit<never, any>)
-            }
-          }))
-      )
+  if (placement instanceof EnvelopeImpl) return
+  if (placement instanceof Wait) {
+    // a blocked key must not hold up the others: wait in a fiber of its own
+    Effect.runForkWith(core.context)(
+      Effect.flatMap(waitForRoom(core, placement), (exit) =>
+        Effect.sync(() => {
+          if (exit._tag === "Failure" && !isAnswered(envelope)) {
+            Deferred.doneUnsafe(envelope.deferred, exit as Exit.Exit<never, any>)
+          }
+        }))
+    )
+    return
   }
+  // refused, counted by `place` at this level: answered to the original caller
+  if (!isAnswered(envelope)) Deferred.doneUnsafe(envelope.deferred, placement)
 }

@@ -1,6 +1,6 @@
 import { Effect, Exit, Option, Queue } from "effect"
 import { ChildFailed, type DispatchError } from "../DispatchError.js"
-import { accepted, type Core, isGone, isRunning, type Placement } from "./dispatcher.js"
+import { accepted, type Core, isGone, isRunning, type Wait } from "./dispatcher.js"
 
 /**
  * `overflow: { wait }`: wait in the mailbox's own line of senders (first come,
@@ -12,7 +12,7 @@ import { accepted, type Core, isGone, isRunning, type Placement } from "./dispat
  */
 export const waitForRoom = (
   core: Core,
-  placement: Extract<Placement, { _tag: "Wait" }>
+  placement: Wait
 ): Effect.Effect<Exit.Exit<void, DispatchError>> => {
   const { entry, envelope, mailbox } = placement
   return Queue.offer(mailbox, envelope).pipe(

@@ -2,7 +2,8 @@ import { Deferred, Effect, Exit, type Fiber, type Scope } from "effect"
 import { pipeArguments } from "effect/Pipeable"
 import type * as Dispatcher from "../Dispatcher.js"
 import { ChildFailed, type DispatchError, type InvalidOptions, type TooManyRequests, type Unavailable } from "../DispatchError.js"
-import { Core, place, type Placement, stop } from "./dispatcher.js"
+import { Core, place, type Placement, stop, Wait } from "./dispatcher.js"
+import { EnvelopeImpl } from "./envelope.js"
 import { keyOf } from "./keys.js"
 import { Mailboxes } from "./mailbox.js"
 import { resolve } from "./options.js"
@@ -66,8 +67,8 @@ export const coreOf = (self: Dispatcher.Dispatcher<any, any, any>): Core => {
 }
 
 /**
- * Route in the caller's fiber: key, registry, spawn if needed, offer. A new
- * key's mailbox is made first, outside the one synchronous placing step.
+ * Route in the caller's fiber: key, registry, spawn or wake the child, offer,
+ * all in one synchronous step.
  *
  * @internal
  */
@@ -79,8 +80,8 @@ export const send = <Req, Res, E>(
     const core = coreOf(self)
     const key = keyOf(core.factory, request)
     if (typeof key !== "string") return key
-    const sent = sendKeyed(core, key, request)
-    return traced(fiber) ? Effect.withSpan(sent, "Dispatcher.send", spanOptions(core, key)) : sent
+    if (traced(fiber)) return Effect.withSpan(sent(core, place(core, key, request, undefined, Infinity)), "Dispatcher.send", spanOptions(core, key))
+    return sent(core, place(core, key, request, undefined, Infinity))
   })
 
 /**
@@ -96,13 +97,15 @@ export const call = <Req, Res, E>(
     const core = coreOf(self)
     const key = keyOf(core.factory, request)
     if (typeof key !== "string") return key
-    const called = Effect.flatMap(sendKeyed(core, key, request), awaitAnswer)
-    return traced(fiber) ? Effect.withSpan(called, "Dispatcher.call", spanOptions(core, key)) : called
+    if (traced(fiber)) {
+      return Effect.withSpan(
+        Effect.suspend(() => answered(core, place(core, key, request, undefined, Infinity))),
+        "Dispatcher.call",
+        spanOptions(core, key)
+      )
+    }
+    return answered(core, place(core, key, request, undefined, Infinity))
   })
-
-const awaitAnswer = <A, E>(deferred: Deferred.Deferred<A, E>): Effect.Effect<A, E> =>
-  // already answered (a child that ran inside the send): no need to suspend
-  deferred.effect ?? Deferred.await(deferred)
 
 /**
  * Spans are made when a tracer is installed: the native default records
@@ -116,32 +119,34 @@ const spanOptions = (core: Core, key: string) => ({
   attributes: { "dispatcher.name": core.path, "dispatcher.key": key }
 })
 
-const sendKeyed = (
-  core: Core,
-  key: string,
-  request: unknown
-): Effect.Effect<Deferred.Deferred<any, any>, TooManyRequests | Unavailable> =>
-  settle(core, place(core, key, request, undefined, Infinity))
-
-const settle = (
+const sent = (
   core: Core,
   placement: Placement
 ): Effect.Effect<Deferred.Deferred<any, any>, TooManyRequests | Unavailable> => {
-  switch (placement._tag) {
-    case "Accepted":
-      return Exit.succeed(placement.envelope.deferred)
-    case "Rejected":
-      return placement.exit as Exit.Exit<never, TooManyRequests | Unavailable>
-    case "Wait":
-      return Effect.flatMap(waitForRoom(core, placement), (exit) => {
-        if (exit._tag === "Success") return Exit.succeed(placement.envelope.deferred)
-        const error = exit.cause.reasons[0]
-        if (error?._tag === "Fail" && error.error instanceof ChildFailed) {
-          // the key gave up while this sender waited: answered, like every request waiting for it
-          Deferred.doneUnsafe(placement.envelope.deferred, exit)
-          return Exit.succeed(placement.envelope.deferred)
-        }
-        return exit as Exit.Exit<never, TooManyRequests | Unavailable>
-      })
-  }
+  if (placement instanceof EnvelopeImpl) return Exit.succeed(placement.deferred)
+  if (placement instanceof Wait) return Effect.map(waited(core, placement), () => placement.envelope.deferred)
+  return placement as Exit.Exit<never, TooManyRequests | Unavailable>
 }
+
+const answered = (core: Core, placement: Placement): Effect.Effect<any, any> => {
+  // the child may have answered inside the send already: then there is nothing to wait for
+  if (placement instanceof EnvelopeImpl) return placement.deferred.effect ?? Deferred.await(placement.deferred)
+  if (placement instanceof Wait) {
+    const deferred = placement.envelope.deferred
+    return Effect.flatMap(waited(core, placement), () => Deferred.await(deferred))
+  }
+  return placement
+}
+
+/** A sender waited for room: accepted, refused, or answered (the key gave up meanwhile). */
+const waited = (core: Core, wait: Wait): Effect.Effect<void, TooManyRequests | Unavailable> =>
+  Effect.flatMap(waitForRoom(core, wait), (exit) => {
+    if (exit._tag === "Success") return Exit.void
+    const error = exit.cause.reasons[0]
+    if (error?._tag === "Fail" && error.error instanceof ChildFailed) {
+      // the key gave up while this sender waited: answered, like every request waiting for it
+      Deferred.doneUnsafe(wait.envelope.deferred, exit)
+      return Exit.void
+    }
+    return exit as Exit.Exit<never, TooManyRequests | Unavailable>
+  })

@@ -137,6 +137,18 @@ class Server<Req, Res, E, R> implements Holder, Queue.Queue.Taker<Cause.Done>, T
     return this.loop
   }
 
+  /** Holder: waiting for the mailbox? Then leave the queue's takers, to be resumed by the sender. */
+  detachWaiting(): this | undefined {
+    if (this.resumeWait === undefined) return undefined
+    const state = this.mailbox.state
+    if (state._tag !== "Done") state.takers.delete(this)
+    return this
+  }
+
+  resumeNow(): void {
+    this.wake(woken)
+  }
+
   /** Taker: can it take now? */
   ready(): boolean {
     return this.mailbox.messages.length > 0
