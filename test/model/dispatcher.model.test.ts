@@ -56,14 +56,16 @@ const finale = async (model: Model, real: Real): Promise<void> => {
 
 const history = fc.asyncProperty(
   configArb,
-  fc.commands([commandArb], { maxCommands: 60, size: "+1", ...(replayPath === undefined ? {} : { replayPath }) }),
+  fc.commands([commandArb], { maxCommands: 80, size: "max", ...(replayPath === undefined ? {} : { replayPath }) }),
   async (config, commands) => {
     const model = new Model(config)
     const real = new Real(config)
     await real.setup()
     try {
       let ran = 0
-      await fc.asyncModelRun(() => ({ model, real }), [...commands].map((c) => ({
+      const generated = [...commands]
+      if (coverage !== undefined) coverage.set("commands generated", (coverage.get("commands generated") ?? 0) + generated.length)
+      await fc.asyncModelRun(() => ({ model, real }), generated.map((c) => ({
         check: (m: Model) => c.check(m),
         run: (m: Model, r: Real) => {
           ran++
