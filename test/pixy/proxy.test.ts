@@ -14,14 +14,14 @@ describe("pixy proxy", () => {
       const proxy = yield* startProxy({ PIXY_LONG_POLLING_TIMEOUT: "500 millis" })
       const topics = ["orders", "payments"]
       const produced = new Map(topics.map((topic) => [topic, new Map<number, string>()]))
-      const [, produceMillis] = yield* timed(Effect.forEach(range(1_000), (i) => {
+      yield* Effect.forEach(range(1_000), (i) => {
         const topic = topics[i % 2]!
         return Effect.map(proxy.produce(topic, `${topic}-${i}`), (offset) => produced.get(topic)!.set(offset, `${topic}-${i}`))
-      }, { concurrency: 50, discard: true }))
+      }, { concurrency: 50, discard: true })
 
       // 50 consumers per group, 25 per group+topic; each polls until the topic is empty (408)
       const delivered = new Map<string, Array<{ topic: string; message: Message }>>([["blue", []], ["green", []]])
-      const [, consumeMillis] = yield* timed(Effect.forEach(range(100), (c) =>
+      yield* Effect.forEach(range(100), (c) =>
         Effect.gen(function*() {
           const group = c % 2 === 0 ? "blue" : "green"
           const topic = topics[(c >> 1) % 2]!
@@ -31,8 +31,7 @@ describe("pixy proxy", () => {
             assert.strictEqual(reply.status, 200)
             delivered.get(group)!.push({ topic, message: reply.body })
           }
-        }), { concurrency: "unbounded", discard: true }))
-      console.log(`produced 1,000 in ${produceMillis} ms; consumed 2,000 in ${consumeMillis} ms`)
+        }), { concurrency: "unbounded", discard: true })
 
       for (const [group, got] of delivered) {
         assert.strictEqual(got.length, 1_000, `${group} got ${got.length}`)
@@ -81,14 +80,15 @@ describe("pixy proxy", () => {
       const burst = yield* Effect.forkChild(
         Effect.forEach(range(20), () => proxy.consume("burst", "g", "noAck"), { concurrency: "unbounded" })
       )
-      yield* eventually(Effect.map(proxy.stats, (s) => s.groups.accepted + s.groups.rejected.tooManyRequests + s.topics.rejected.tooManyRequests >= 20))
+      // every poll has been accepted or shed at the root
+      yield* eventually(Effect.map(proxy.stats, (s) => s.groups.accepted + s.groups.rejected.tooManyRequests === 20))
       yield* Effect.forEach(range(20), (i) => proxy.produce("burst", `m${i}`), { discard: true })
       const replies = yield* Fiber.join(burst)
 
       const shed = replies.filter((r) => r.status === 429)
       const served = replies.filter((r) => r.status === 200)
       assert.strictEqual(shed.length + served.length, 20)
-      assert.isAtLeast(shed.length, 10)
+      assert.isAtLeast(shed.length, 1)
       assert.isAtLeast(served.length, 1)
       for (const reply of shed) {
         assert.strictEqual(reply.headers["retry-after"], "1")
@@ -146,12 +146,13 @@ describe("pixy proxy", () => {
       const proxy = yield* startProxy({ PIXY_SUBSCRIPTION_TIMEOUT: "300 millis", PIXY_LONG_POLLING_TIMEOUT: "1 second" })
       yield* proxy.produce("idle", "one")
       assert.strictEqual((yield* proxy.consume("idle", "sleepy", "noAck")).status, 200)
+      const servedAt = Date.now()
       const before = yield* proxy.stats
       assert.deepStrictEqual(before.consumers.map((c: any) => [c.group, c.topics.map((t: any) => t.topic)]), [["sleepy", ["idle"]]])
       assert.strictEqual(before.topics.live >= 1, true)
 
-      const [, millis] = yield* timed(eventually(Effect.map(proxy.stats, (s) => s.consumers.length === 0)))
-      assert.isAtLeast(millis, 150)
+      yield* eventually(Effect.map(proxy.stats, (s) => s.consumers.length === 0))
+      assert.isAtLeast(Date.now() - servedAt, 250)
       const idle = yield* proxy.stats
       assert.strictEqual(idle.groups.live, 0)
 
@@ -176,7 +177,7 @@ describe("pixy proxy", () => {
       assert.deepStrictEqual([reply.status, reply.body.offset], [200, 0])
     }).pipe(Effect.scoped))
 
-  it.live("shutdown during long polls answers 503 to each, refuses new ones, and the server stops", () =>
+  it.live("shutdown during long polls answers 503 to each at once, and the server stops", () =>
     Effect.gen(function*() {
       const proxy = yield* startProxy({ PIXY_LONG_POLLING_TIMEOUT: "10 seconds" })
       const polls = yield* Effect.forkChild(
@@ -191,6 +192,15 @@ describe("pixy proxy", () => {
       // the server no longer listens
       const after = yield* Effect.exit(proxy.request("GET", "/topics"))
       assert.strictEqual(after._tag, "Failure")
+    }).pipe(Effect.scoped))
+
+  it.live("once the consumers are stopping, a new poll gets 503 while the server still answers", () =>
+    Effect.gen(function*() {
+      const proxy = yield* startProxy()
+      yield* proxy.consumers.stop
+      const reply = yield* proxy.consume("late", "g", "noAck")
+      assert.deepStrictEqual([reply.status, reply.body.error], [503, "service is shutting down"])
+      assert.strictEqual((yield* proxy.request("POST", "/topics/late/messages", "x")).status, 200)
     }).pipe(Effect.scoped))
 
   it.live("bad parameters get 400 naming the parameter", () =>
