@@ -1,0 +1,233 @@
+/**
+ * Load on the pixy proxy over HTTP: start `examples/pixy/main.ts` as a child
+ * process (on this Node, with tsx, on a free port), then with autocannon
+ *   1. produce: 100 connections POST to 10 topics for 10 s;
+ *   2. consume: 100 connections long-poll (auto-ack) 100 groups x 10 topics for 10 s,
+ *      so the dispatcher tree holds up to 100 group consumers and 1,000 topic consumers;
+ * read `/_stats`, stop the proxy with SIGTERM (it must exit 0), print requests/s,
+ * latency p50/p99 and the dispatcher stats, and write them to bench/results/http.md.
+ *
+ *   npm run bench:http
+ *   npx tsx bench/http.ts --duration 3 --connections 50
+ */
+import { NodeServices } from "@effect/platform-node"
+import { Console, Deferred, Duration, Effect, Fiber, Stream } from "effect"
+import { ChildProcess, ChildProcessSpawner } from "effect/process"
+import { mkdirSync, writeFileSync } from "node:fs"
+import { createRequire } from "node:module"
+import * as os from "node:os"
+import { dirname, join } from "node:path"
+import { fileURLToPath } from "node:url"
+
+const here = dirname(fileURLToPath(import.meta.url))
+const root = join(here, "..")
+
+const argValue = (name: string, fallback: number): number => {
+  const i = process.argv.indexOf(name)
+  return i >= 0 ? Number(process.argv[i + 1]) : fallback
+}
+const seconds = argValue("--duration", 10)
+const connections = argValue("--connections", 100)
+const groups = 100
+const topics = 10
+
+// -----------------------------------------------------------------------------
+// autocannon (untyped CommonJS): the little of it used here
+// -----------------------------------------------------------------------------
+
+interface Histogram {
+  readonly average: number
+  readonly p50: number
+  readonly p99: number
+  readonly total: number
+}
+interface Result {
+  readonly requests: Histogram
+  readonly latency: Histogram
+  readonly duration: number
+  readonly errors: number
+  readonly timeouts: number
+  readonly non2xx: number
+  readonly statusCodeStats: Record<string, { readonly count: number }>
+}
+interface RawRequest {
+  method?: string
+  path?: string
+  body?: string
+}
+interface Options {
+  readonly url: string
+  readonly connections: number
+  readonly duration: number
+  readonly timeout: number
+  readonly requests: ReadonlyArray<{ readonly setupRequest: (request: RawRequest) => RawRequest }>
+}
+interface Instance {
+  readonly stop: () => void
+}
+const autocannon = createRequire(import.meta.url)("autocannon") as (
+  options: Options,
+  done: (error: unknown, result: Result) => void
+) => Instance
+
+const load = (options: Options) =>
+  Effect.callback<Result, Error>((resume) => {
+    const instance = autocannon(options, (error, result) =>
+      resume(error ? Effect.fail(new Error(String(error))) : Effect.succeed(result)))
+    return Effect.sync(() => instance.stop())
+  })
+
+// -----------------------------------------------------------------------------
+// The run
+// -----------------------------------------------------------------------------
+
+interface Phase {
+  readonly name: string
+  readonly result: Result
+}
+
+const program = Effect.gen(function*() {
+  const spawner = yield* ChildProcessSpawner.ChildProcessSpawner
+  yield* Console.log(`starting the proxy: ${process.execPath} --import tsx examples/pixy/main.ts`)
+  const proxy = yield* spawner.spawn(
+    ChildProcess.make(process.execPath, ["--import", "tsx", "examples/pixy/main.ts"], {
+      cwd: root,
+      extendEnv: true,
+      env: { PIXY_PORT: "0", PIXY_LONG_POLLING_TIMEOUT: "3 seconds" }
+    })
+  )
+
+  // read its log to the end (a full pipe would stall it), noting the address and the group lifecycle
+  const listening = yield* Deferred.make<string>()
+  const lines: Array<string> = []
+  const reader = yield* proxy.all.pipe(
+    Stream.decodeText(),
+    Stream.splitLines,
+    Stream.runForEach((line) =>
+      Effect.gen(function*() {
+        lines.push(line)
+        const url = /Listening on (http:\/\/\S+)/.exec(line)?.[1]
+        if (url !== undefined) yield* Deferred.succeed(listening, url)
+      })
+    ),
+    Effect.forkChild
+  )
+  const url = yield* Deferred.await(listening).pipe(
+    Effect.timeoutOrElse({
+      duration: "60 seconds",
+      orElse: () => Effect.die(new Error(`the proxy did not start:\n${lines.join("\n")}`))
+    })
+  )
+  yield* Console.log(`proxy listening on ${url}; ${connections} connections, ${seconds} s per phase`)
+
+  let produced = 0
+  const produce = yield* load({
+    url,
+    connections,
+    duration: seconds,
+    timeout: 10,
+    requests: [{
+      setupRequest: (request) => {
+        const n = produced++
+        return { ...request, method: "POST", path: `/topics/topic-${n % topics}/messages?key=k${n}`, body: `message ${n}` }
+      }
+    }]
+  })
+  yield* Console.log(report("produce", produce))
+
+  let polled = 0
+  const consume = yield* load({
+    url,
+    connections,
+    duration: seconds,
+    timeout: 10,
+    requests: [{
+      setupRequest: (request) => {
+        const n = polled++
+        const group = n % groups
+        const topic = Math.floor(n / groups) % topics
+        return { ...request, method: "GET", path: `/topics/topic-${topic}/messages?group=group-${group}&noAck` }
+      }
+    }]
+  })
+  yield* Console.log(report("consume", consume))
+
+  const stats = yield* Effect.tryPromise(() => fetch(`${url}/_stats`).then((r) => r.json() as Promise<any>))
+  const consumers = stats.consumers as ReadonlyArray<{ readonly topics: ReadonlyArray<unknown> }>
+  const topicConsumers = consumers.reduce((n, group) => n + group.topics.length, 0)
+
+  // stop it as an operator would, and time it
+  const stopStarted = Date.now()
+  yield* proxy.kill({ killSignal: "SIGTERM", forceKillAfter: "30 seconds" })
+  const exitCode = yield* proxy.exitCode
+  const stopMillis = Date.now() - stopStarted
+  yield* Fiber.join(reader).pipe(Effect.timeout("5 seconds"), Effect.ignore)
+
+  const summary = {
+    groupConsumersLive: consumers.length,
+    topicConsumersLive: topicConsumers,
+    groupsRegistered: lines.filter((l) => l.includes("group registered")).length,
+    groupsDeregistered: lines.filter((l) => l.includes("group deregistered")).length,
+    exitCode: Number(exitCode),
+    stopMillis
+  }
+  yield* Console.log("dispatcher stats (/_stats):")
+  yield* Console.log(JSON.stringify({ groups: stats.groups, topics: stats.topics }, null, 2))
+  yield* Console.log(JSON.stringify(summary))
+
+  const markdown = render([{ name: "produce", result: produce }, { name: "consume", result: consume }], stats, summary)
+  mkdirSync(join(here, "results"), { recursive: true })
+  writeFileSync(join(here, "results", "http.md"), markdown)
+  yield* Console.log("written to bench/results/http.md")
+  if (summary.exitCode !== 0) return yield* Effect.die(new Error(`the proxy exited ${summary.exitCode} on SIGTERM`))
+}).pipe(Effect.scoped, Effect.provide(NodeServices.layer))
+
+const statuses = (result: Result) =>
+  Object.entries(result.statusCodeStats).map(([code, { count }]) => `${code}: ${count}`).join(", ")
+
+const report = (name: string, result: Result) =>
+  `${name}: ${Math.round(result.requests.average)} req/s (${result.requests.total} in ${result.duration.toFixed(1)} s), ` +
+  `latency p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms; statuses ${statuses(result)}; errors ${result.errors}`
+
+const render = (phases: ReadonlyArray<Phase>, stats: any, summary: Record<string, number>) => {
+  const load = os.loadavg().map((l) => l.toFixed(2)).join(" ")
+  const row = ({ name, result }: Phase) =>
+    `| ${name} | ${Math.round(result.requests.average)} | ${result.requests.total} | ${result.latency.p50} | ${result.latency.p99} | ${statuses(result)} | ${result.errors} |`
+  const rejected = (s: any) =>
+    `${s.rejected.tooManyRequests} / ${s.rejected.requestTimeout} / ${s.rejected.unavailable} / ${s.rejected.childFailed}`
+  const level = (name: string, s: any) =>
+    `| ${name} | ${s.accepted} | ${s.spawned} | ${s.live} | ${s.successors} | ${s.failures} | ${rejected(s)} |`
+  return [
+    "# HTTP load on the pixy proxy",
+    "",
+    `\`npm run bench:http\`, ${new Date().toISOString()}: Node ${process.version}, ${os.cpus().length} cores ` +
+    `(${os.cpus()[0]?.model ?? "unknown"}), load average ${load} when it ended; autocannon and the proxy share the machine.`,
+    "",
+    `${connections} connections, ${seconds} s per phase. Produce: POST to ${topics} topics. Consume: auto-ack long polls ` +
+    `(\`noAck\`) over ${groups} groups x ${topics} topics, round robin, \`PIXY_LONG_POLLING_TIMEOUT\` 3 s.`,
+    "",
+    "| phase | requests/s | requests | p50 ms | p99 ms | statuses | errors |",
+    "|---|---|---|---|---|---|---|",
+    ...phases.map(row),
+    "",
+    "Dispatcher stats at the end (`GET /_stats`; the topic level sums every group's topic dispatcher):",
+    "",
+    "| level | accepted | spawned | live | successors | failures | rejected 429 / 408 / 503 / failed |",
+    "|---|---|---|---|---|---|---|",
+    level("groups (root)", stats.groups),
+    level("topics (per group)", stats.topics),
+    "",
+    `Live group consumers ${summary.groupConsumersLive}, live topic consumers ${summary.topicConsumersLive}; ` +
+    `groups registered ${summary.groupsRegistered}, deregistered ${summary.groupsDeregistered}. ` +
+    `SIGTERM: exit code ${summary.exitCode} after ${summary.stopMillis} ms.`,
+    ""
+  ].join("\n")
+}
+
+Effect.runPromise(program.pipe(Effect.timeout(Duration.seconds(seconds * 2 + 180)))).then(
+  () => process.exit(0),
+  (error) => {
+    console.error(error)
+    process.exit(1)
+  }
+)
