@@ -38,20 +38,69 @@ const outDir = argValue("--out") ?? join(here, "results")
 
 /**
  * --quick keeps the suite under a minute on an idle machine: one repetition,
- * shorter runs, no K = 100,000, 20,000 idle children for W4/W5, and beyond W1
- * only the peers a target is measured against.
+ * shorter runs, no K = 100,000, 10,000 idle children for W4/W5, effect-cluster
+ * only at K = 1, and beyond W1 only the peers a target is measured against
+ * (none for the absolute W4-W6).
  */
 const quickSkips: Partial<Record<WorkloadName, ReadonlyArray<PeerName>>> = {
   "w1-k100000": peerNames,
+  "w1-k1000": ["effect-cluster"],
   w2: ["effect-diy", "effect-cluster"],
   w3: ["effect-floor", "plain"],
-  w4: ["plain", "effect-diy", "effect-cluster"],
-  w5: ["plain", "effect-diy", "effect-cluster"],
+  w4: ["effect-floor", "plain", "effect-diy", "effect-cluster"],
+  w5: ["effect-floor", "plain", "effect-diy", "effect-cluster"],
   w6: ["plain", "effect-diy", "effect-cluster"]
 }
 
 /** A worker's time limit: generous, since effect-cluster spawning 100,000 entities takes minutes. */
 const timeoutMillis = quick ? 90_000 : 600_000
+
+/** The machine's CPU counters (Linux /proc/stat, all cores): busy and total jiffies. */
+const cpuTimes = (): { busy: number; total: number } | undefined => {
+  try {
+    const line = readFileSync("/proc/stat", "utf8").split("\n")[0]!
+    const [, user, nice, system, idle, iowait, irq, softirq, steal] = line.trim().split(/\s+/).map(Number)
+    const busy = user! + nice! + system! + irq! + softirq! + steal!
+    return { busy, total: busy + idle! + iowait! }
+  } catch {
+    return undefined
+  }
+}
+
+const cores = os.cpus().length
+
+/** Cores busy over an interval, from two /proc/stat samples. */
+const busyCores = (a: { busy: number; total: number }, b: { busy: number; total: number }): number =>
+  b.total > a.total ? ((b.busy - a.busy) / (b.total - a.total)) * cores : 0
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/**
+ * The machine is shared: before a measurement, wait (up to `patience`) until
+ * other processes leave at least one core free. A machine that stays busy
+ * wears the patience down (halved per wait in vain, down to 2 s), so a loaded
+ * machine slows the suite by little; a wait that succeeds restores it.
+ */
+const maxWaitMillis = quick ? 0 : 15_000
+let patience = maxWaitMillis
+const waitForACore = async (): Promise<number> => {
+  const start = Date.now()
+  for (;;) {
+    const a = cpuTimes()
+    if (a === undefined) return 0
+    await sleep(300)
+    const b = cpuTimes()!
+    if (busyCores(a, b) <= cores - 1) {
+      patience = maxWaitMillis
+      return Date.now() - start
+    }
+    if (Date.now() - start >= patience) {
+      patience = Math.min(patience, Math.max(2_000, patience / 2))
+      return Date.now() - start
+    }
+    await sleep(700)
+  }
+}
 
 interface Outcome {
   readonly result?: Result
@@ -62,6 +111,7 @@ interface Outcome {
 const runWorker = (peer: PeerName, workload: WorkloadName): Promise<Outcome> =>
   new Promise((resolve) => {
     const start = Date.now()
+    const machine = cpuTimes()
     const args = ["--expose-gc", "--import", "tsx", join(here, "worker.ts"), peer, workload, ...(quick ? ["--quick"] : [])]
     const child = spawn(process.execPath, args, { cwd: root, stdio: ["ignore", "pipe", "pipe"] })
     let stdout = ""
@@ -73,7 +123,15 @@ const runWorker = (peer: PeerName, workload: WorkloadName): Promise<Outcome> =>
       clearTimeout(timer)
       const millis = Date.now() - start
       const line = stdout.split("\n").find((l) => l.startsWith("RESULT "))
-      if (line !== undefined) return resolve({ result: JSON.parse(line.slice(7)) as Result, millis })
+      if (line !== undefined) {
+        const result = JSON.parse(line.slice(7)) as Result
+        const after = cpuTimes()
+        if (machine !== undefined && after !== undefined && millis > 0) {
+          // everything busy, less the worker itself (its CPU time over its life)
+          result.otherCores = Math.max(0, busyCores(machine, after) - result.processCpuMillis / millis)
+        }
+        return resolve({ result, millis })
+      }
       const why = signal === "SIGKILL" ? `timed out after ${timeoutMillis / 1000} s` : `exit ${code}`
       resolve({ error: `${why}: ${(stderr || stdout).trim().split("\n").slice(-3).join(" | ")}`, millis })
     })
@@ -146,13 +204,19 @@ const main = async () => {
   const results: Array<Result> = []
   const errors: Array<{ peer: PeerName; workload: WorkloadName; error: string }> = []
   for (const [i, job] of jobs.entries()) {
+    const waited = await waitForACore()
     const outcome = await runWorker(job.peer, job.workload)
+    if (outcome.result !== undefined) outcome.result.waitedMillis = waited
     const tag = `[${String(i + 1).padStart(3)}/${jobs.length}] rep ${job.rep + 1} ${job.workload.padEnd(10)} ${job.peer.padEnd(17)}`
     if (outcome.result !== undefined) {
       results.push(outcome.result)
       const r = outcome.result
       const wrong = r.wrong > 0 ? `  WRONG ANSWERS: ${r.wrong}` : ""
-      console.error(`${tag} ${format(r.value).padStart(9)} ${r.unit.padEnd(12)} (${(outcome.millis / 1000).toFixed(1)} s)${wrong}`)
+      const others = r.otherCores === undefined ? "" : `, others busy ${r.otherCores.toFixed(1)} cores`
+      const wait = waited >= 1_000 ? `, waited ${(waited / 1000).toFixed(0)} s for a core` : ""
+      console.error(
+        `${tag} ${format(r.value).padStart(9)} ${r.unit.padEnd(12)} (${(outcome.millis / 1000).toFixed(1)} s${others}${wait})${wrong}`
+      )
     } else {
       errors.push({ peer: job.peer, workload: job.workload, error: outcome.error! })
       console.error(`${tag} FAILED ${outcome.error}`)
@@ -170,6 +234,7 @@ const main = async () => {
     memory: `${Math.round(os.totalmem() / 2 ** 30)} GiB`,
     os: `${os.type()} ${os.release()} ${os.arch()}`,
     load: os.loadavg().map((l) => l.toFixed(2)).join(" "),
+    otherCores: summary(results.map((r) => r.otherCores).filter((x): x is number => x !== undefined)),
     source: stamp
   }
   const { markdown, svg } = render(results, errors, plan, info, peers, workloads)
@@ -179,6 +244,13 @@ const main = async () => {
   writeFileSync(join(outDir, "latest.raw.json"), JSON.stringify({ info, results, errors }, null, 2))
   process.stdout.write(markdown)
   console.error(`bench: wrote ${relative(root, join(outDir, "latest.md"))}, latest.svg and latest.raw.json`)
+}
+
+const summary = (xs: Array<number>): string => {
+  if (xs.length === 0) return "unknown"
+  const sorted = [...xs].sort((a, b) => a - b)
+  const median = sorted[Math.floor(sorted.length / 2)]!
+  return `median ${median.toFixed(1)}, max ${sorted[sorted.length - 1]!.toFixed(1)} of ${cores} cores`
 }
 
 const format = (n: number): string =>

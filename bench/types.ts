@@ -102,4 +102,10 @@ export interface Result {
   readonly node: string
   readonly loadMillis: number
   readonly processMillis: number
+  /** CPU time of the whole worker process (all threads) */
+  readonly processCpuMillis: number
+  /** set by the driver: cores kept busy by other processes while the worker ran (Linux) */
+  otherCores?: number
+  /** set by the driver: how long it waited for a free core before starting the worker */
+  waitedMillis?: number
 }

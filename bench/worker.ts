@@ -29,7 +29,8 @@ const main = async () => {
     ...measured,
     // since the process started: loading (Node, tsx, effect, the peer) and all of it
     loadMillis: loadedAt,
-    processMillis: performance.now()
+    processMillis: performance.now(),
+    processCpuMillis: (process.cpuUsage().user + process.cpuUsage().system) / 1_000
   }
   process.stdout.write(`RESULT ${JSON.stringify(result)}\n`)
 }

@@ -20,9 +20,9 @@ export interface Params {
   readonly children: number
 }
 
-/** Idle children for W4/W5: 100,000 (20,000 in --quick), unless the peer asks for fewer. */
+/** Idle children for W4/W5: 100,000 (10,000 in --quick), unless the peer asks for fewer. */
 export const idleChildren = (quick: boolean, peer: { readonly idleChildren?: number | undefined }): number =>
-  Math.min(quick ? 20_000 : 100_000, peer.idleChildren ?? Infinity)
+  Math.min(quick ? 10_000 : 100_000, peer.idleChildren ?? Infinity)
 
 export const paramsFor = (quick: boolean, peer: { readonly idleChildren?: number | undefined }): Params =>
   quick
@@ -60,6 +60,12 @@ export const keysOf = (workload: WorkloadName): number =>
 const keyNames = (count: number, prefix: string): Array<string> => Array.from({ length: count }, (_, i) => `${prefix}${i}`)
 
 const now = () => performance.now()
+
+/** CPU time of this process (all threads, user + system) in millis: robust to other load on the machine. */
+const cpu = () => {
+  const usage = process.cpuUsage()
+  return (usage.user + usage.system) / 1_000
+}
 
 const gc = (): void => {
   const collect = (globalThis as { gc?: () => void }).gc
@@ -170,6 +176,7 @@ const callsPerSecondE = (
     // timed rounds, each sized from the last rate, until the target length is reached
     let rate = warmed.rate
     let total = 0
+    const c0 = cpu()
     const t0 = now()
     for (let elapsed = 0; elapsed < params.measureMillis * 0.8;) {
       const round = sized(rate, { ...params, measureMillis: params.measureMillis - elapsed }, minRound(params, callers))
@@ -180,11 +187,12 @@ const callsPerSecondE = (
       elapsed = now() - t0
     }
     const ms = now() - t0
+    const cpuMs = cpu() - c0
     yield* Scope.close(timed.scope, Exit.void)
     return {
       value: (total * 1_000) / ms,
       unit: "calls/s",
-      extra: { millis: ms },
+      extra: { millis: ms, cpuMillis: cpuMs, perCpuSecond: (total * 1_000) / cpuMs },
       timedCalls: total,
       warmupCalls: warmed.calls,
       warmupMillis: warmed.millis,
@@ -308,13 +316,14 @@ const shutdownE = (peer: EffectPeer, params: Params): Effect.Effect<Measured, un
     const timed = yield* instanceE(peer.make(options))
     wrong += yield* spawnIdleE(timed.value, keys)
     gc()
+    const c0 = cpu()
     const t0 = now()
     yield* Scope.close(timed.scope, Exit.void)
     const ms = now() - t0
     return {
       value: ms,
       unit: "ms",
-      extra: { children: keys.length },
+      extra: { children: keys.length, cpuMillis: cpu() - c0 },
       timedCalls: keys.length,
       warmupCalls,
       warmupMillis,
@@ -404,11 +413,11 @@ const overloadE = (peer: EffectPeer, params: Params): Effect.Effect<Measured, un
       warmupCalls += round
       round = nextRound(round, now() - t, calls, third, rateB)
     }
-    // warm-up (c): the same callers, a mailbox big enough for all: accepted round trips only
+    // warm-up (c): the same callers and the same `tryCall`, a mailbox big enough for all: accepted round trips only
     const c = W6_CALLERS
     const cOptions: MakeOptions = { capacity: W6_CALLERS, child: "echo" }
     const warmC = yield* instanceE(peer.make(cOptions))
-    const warmedC = yield* warmupE(third, c, (from, to) => driveE(c, from, to, (n) => warmC.value.call(key, n)))
+    const warmedC = yield* warmupE(third, c, (from, to) => driveE(c, from, to, (n) => warmC.value.tryCall(key, n)))
     warmupCalls += warmedC.calls
     wrong += warmedC.wrong
     yield* Scope.close(warmC.scope, Exit.void)
@@ -424,18 +433,24 @@ const overloadE = (peer: EffectPeer, params: Params): Effect.Effect<Measured, un
     const b = yield* instanceE(peer.make({ capacity: W6_CAPACITY, child: "stuck" }))
     const totalB = sized(rateB, third, minRound(params, W6_CALLERS))
     gc()
+    const cb = cpu()
     const rb = yield* rejections(b.value, totalB)
+    const cpuB = cpu() - cb
     // timed (c)
     const cc = yield* instanceE(peer.make(cOptions))
     const totalC = sized(warmedC.rate, third, minRound(params, W6_CALLERS))
     gc()
+    const c0 = cpu()
     const tc = now()
-    wrong += yield* driveE(c, 0, totalC, (n) => cc.value.call(key, n))
+    wrong += yield* driveE(c, 0, totalC, (n) => cc.value.tryCall(key, n))
     const msC = now() - tc
+    const cpuC = cpu() - c0
     yield* Scope.close(cc.scope, Exit.void)
 
     const rejectNs = (rb.ms * 1e6) / rb.rejected
     const acceptNs = (msC * 1e6) / totalC
+    const rejectCpuNs = (cpuB * 1e6) / rb.rejected
+    const acceptCpuNs = (cpuC * 1e6) / totalC
     return {
       value: (ra.accepted * 1_000) / ra.ms,
       unit: "accepted/s",
@@ -443,7 +458,10 @@ const overloadE = (peer: EffectPeer, params: Params): Effect.Effect<Measured, un
         rejectedPerSec: (ra.rejected * 1_000) / ra.ms,
         rejectNs,
         acceptNs,
-        rejectOverAccept: rejectNs / acceptNs
+        rejectOverAccept: rejectNs / acceptNs,
+        rejectCpuNs,
+        acceptCpuNs,
+        rejectOverAcceptCpu: rejectCpuNs / acceptCpuNs
       },
       timedCalls: totalA + totalB + totalC,
       warmupCalls,
@@ -509,6 +527,7 @@ const callsPerSecondP = async (
   gc()
   let rate = warmed.rate
   let total = 0
+  const c0 = cpu()
   const t0 = now()
   for (let elapsed = 0; elapsed < params.measureMillis * 0.8;) {
     const round = sized(rate, { ...params, measureMillis: params.measureMillis - elapsed }, minRound(params, callers))
@@ -519,11 +538,12 @@ const callsPerSecondP = async (
     elapsed = now() - t0
   }
   const ms = now() - t0
+  const cpuMs = cpu() - c0
   await timed.stop()
   return {
     value: (total * 1_000) / ms,
     unit: "calls/s",
-    extra: { millis: ms },
+    extra: { millis: ms, cpuMillis: cpuMs, perCpuSecond: (total * 1_000) / cpuMs },
     timedCalls: total,
     warmupCalls: warmed.calls,
     warmupMillis: warmed.millis,
@@ -622,13 +642,14 @@ export const runPromise = async (peer: PromisePeer, workload: WorkloadName, para
       const timed = peer.make(options)
       wrong += await spawnIdleP(timed, keys)
       gc()
+      const c0 = cpu()
       const t0 = now()
       await timed.stop()
       const ms = now() - t0
       return {
         value: ms,
         unit: "ms",
-        extra: { children: keys.length },
+        extra: { children: keys.length, cpuMillis: cpu() - c0 },
         timedCalls: keys.length,
         warmupCalls,
         warmupMillis,
@@ -708,7 +729,7 @@ const overloadP = async (peer: PromisePeer, params: Params): Promise<Measured> =
   const c = W6_CALLERS
   const cOptions: MakeOptions = { capacity: W6_CALLERS, child: "echo" }
   const warmC = peer.make(cOptions)
-  const warmedC = await warmupP(third, c, (from, to) => driveP(c, from, to, (n) => warmC.call(key, n)))
+  const warmedC = await warmupP(third, c, (from, to) => driveP(c, from, to, (n) => warmC.tryCall(key, n)))
   warmupCalls += warmedC.calls
   wrong += warmedC.wrong
   await warmC.stop()
@@ -722,17 +743,23 @@ const overloadP = async (peer: PromisePeer, params: Params): Promise<Measured> =
   const b = peer.make({ capacity: W6_CAPACITY, child: "stuck" })
   const totalB = sized(rateB, third, minRound(params, W6_CALLERS))
   gc()
+  const cb = cpu()
   const rb = await rejections(b, totalB)
+  const cpuB = cpu() - cb
   const cc = peer.make(cOptions)
   const totalC = sized(warmedC.rate, third, minRound(params, W6_CALLERS))
   gc()
+  const c0 = cpu()
   const tc = now()
-  wrong += await driveP(c, 0, totalC, (n) => cc.call(key, n))
+  wrong += await driveP(c, 0, totalC, (n) => cc.tryCall(key, n))
   const msC = now() - tc
+  const cpuC = cpu() - c0
   await cc.stop()
 
   const rejectNs = (rb.ms * 1e6) / rb.rejected
   const acceptNs = (msC * 1e6) / totalC
+  const rejectCpuNs = (cpuB * 1e6) / rb.rejected
+  const acceptCpuNs = (cpuC * 1e6) / totalC
   return {
     value: (ra.accepted * 1_000) / ra.ms,
     unit: "accepted/s",
@@ -740,7 +767,10 @@ const overloadP = async (peer: PromisePeer, params: Params): Promise<Measured> =
       rejectedPerSec: (ra.rejected * 1_000) / ra.ms,
       rejectNs,
       acceptNs,
-      rejectOverAccept: rejectNs / acceptNs
+      rejectOverAccept: rejectNs / acceptNs,
+      rejectCpuNs,
+      acceptCpuNs,
+      rejectOverAcceptCpu: rejectCpuNs / acceptCpuNs
     },
     timedCalls: totalA + totalB + totalC,
     warmupCalls,
