@@ -100,7 +100,7 @@ describe("model-based: the real dispatcher against the reference model", () => {
         seed,
         verbose: Number(process.env.FC_VERBOSE ?? 0),
         // a history that livelocks fails (and shrinks) instead of hanging
-        timeout: 5_000,
+        timeout: 20_000,
         ...(path === undefined ? {} : { path })
       })
     )

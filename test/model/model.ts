@@ -298,7 +298,7 @@ export class Model {
    * A request is sent. Returns the refusal if the root's `send` fails
    * (`undefined` when accepted).
    */
-  send(req: Request, deferRoute = false): Outcome | undefined {
+  send(req: Request): Outcome | undefined {
     const state: RequestState = {
       req,
       accepted: false,
@@ -335,8 +335,7 @@ export class Model {
       this.spawn(entry, 0)
     } else {
       entry.mailbox.push(req.id)
-      // a request sent by a downstream child as it ends is routed once that child's end is handled
-      if (!deferRoute) this.arrived(entry)
+      this.arrived(entry)
     }
     return undefined
   }
@@ -707,13 +706,10 @@ export class Model {
     }
     this.log.push(`${entry.path} sends #${req.id} as it ends`)
     this.count(`request sent by a child as it ends (${inner ? "inner" : entry.kind})`)
-    this.send(req, inner)
+    // routed at once, like any request (the parent wakes a waiting router inside the send): a request for
+    // a downstream key lands in the ending child's mailbox before that child's disposal
+    this.send(req)
     this.disposal(entry, how)
-    if (inner) {
-      // the router takes it after this end was handled (its wake-up is scheduled)
-      const parent = this.root.entries.get(downKey)
-      if (parent?.child?.tag === "down") this.route(parent)
-    }
   }
 
   private disposal(entry: Entry, how: EndHow): void {

@@ -134,7 +134,8 @@ export class Real {
   async setup(): Promise<void> {
     this.clockScope = Effect.runSync(Scope.make())
     const clock = await Effect.runPromise(
-      Layer.buildWithScope(TestClock.layer(), this.clockScope).pipe(
+      // the clock stops waiting for a woken fiber after `warningDelay` of real time: never, on a loaded machine
+      Layer.buildWithScope(TestClock.layer({ warningDelay: "1 hour" }), this.clockScope).pipe(
         Effect.provideService(Scheduler.Scheduler, this.scheduler)
       )
     )
