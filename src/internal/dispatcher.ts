@@ -71,8 +71,10 @@ export class Core implements Counters {
   readonly registry = new Map<string, Entry>()
   /** entries that count toward `maxChildren` */
   resident = 0
-  /** child fibers alive, restart delays included */
-  live = 0
+  /** child fibers alive, restart delays included: a stop waits for all of them */
+  fibers = 0
+  /** successors waiting out a restart delay, not yet spawned */
+  restarting = 0
   accepted = 0
   spawned = 0
   successors = 0
@@ -120,6 +122,11 @@ export class Core implements Counters {
 
   get counters(): Counters {
     return this
+  }
+
+  /** children alive now */
+  get live(): number {
+    return this.fibers - this.restarting
   }
 
   /** Stopped: fold this dispatcher's counts into its name's totals. */
@@ -244,7 +251,7 @@ export const answersEverything = (spec: Dispatcher.ChildSpec<any, any, any>): vo
 export interface Holder {
   abandon(failed: Exit.Exit<never, DispatchError> | undefined): void
   /** If it waits for its mailbox: stop waiting on the queue, to be resumed directly. */
-  detachWaiting(): { resumeNow(): void } | undefined
+  detachWaiting(): { wakeNow(): void } | undefined
 }
 
 /**
@@ -349,7 +356,7 @@ export const place = (
   if (waiting !== undefined) {
     core.depth++
     try {
-      waiting.resumeNow()
+      waiting.wakeNow()
     } finally {
       core.depth--
     }
@@ -452,16 +459,39 @@ const capReached = (core: Core, key: string): Exit.Exit<never, DispatchError> =>
  * stack.
  */
 const spawn = (core: Core, entry: Entry, delay: number, immediate: boolean): void => {
-  entry.incarnation++
-  core.spawned++
-  if (entry.incarnation > 1) core.successors++
-  core.live++
-  entry.phase = delay > 0 ? Restarting : Active
-  // a custom child may take requests and end without answering: track them until it says otherwise
-  entry.tracked = entry.mailbox.messages.length === 1 ? [headOf(entry.mailbox)!] : mailboxContents(entry.mailbox)
+  core.fibers++
   entry.held = undefined
   entry.supervised = true
   const scope = Scope.makeUnsafe()
+  let run: Effect.Effect<unknown, unknown>
+  if (delay > 0) {
+    // the successor is spawned once the delay has passed; a stop meanwhile cancels it
+    entry.phase = Restarting
+    core.restarting++
+    run = Effect.andThen(
+      Effect.sleep(delay),
+      Effect.suspend(() => {
+        core.restarting--
+        return incarnation(core, entry, scope)
+      })
+    )
+  } else {
+    run = incarnation(core, entry, scope)
+    if (!immediate) run = Effect.andThen(Effect.yieldNow, run)
+  }
+  const fiber = Effect.runForkWith(Context.add(core.context, Scope.Scope, scope))(run)
+  entry.fiber = fiber
+  fiber.addObserver((exit) => childEnded(core, entry, exit))
+}
+
+/** The child itself: `factory.spawn(spec)`, its Scope closed as it ends. */
+const incarnation = (core: Core, entry: Entry, scope: Scope.Closeable): Effect.Effect<unknown, unknown> => {
+  entry.phase = Active
+  entry.incarnation++
+  core.spawned++
+  if (entry.incarnation > 1) core.successors++
+  // a custom child may take requests and end without answering: track them until it says otherwise
+  entry.tracked = entry.mailbox.messages.length === 1 ? [headOf(entry.mailbox)!] : mailboxContents(entry.mailbox)
   let body: Effect.Effect<unknown, unknown>
   try {
     body = core.factory.spawn(new ChildSpecImpl(entry.key, entry.mailbox, entry)) as Effect.Effect<unknown, unknown>
@@ -469,22 +499,7 @@ const spawn = (core: Core, entry: Entry, delay: number, immediate: boolean): voi
     // a spawn that throws while building its effect is a child that died
     body = Effect.die(defect)
   }
-  let run = Effect.onExit(body, (exit) => Effect.andThen(Scope.close(scope, exit), afterChild(core, entry, exit)))
-  if (delay > 0) {
-    const child = run
-    run = Effect.andThen(
-      Effect.sleep(delay),
-      Effect.suspend(() => {
-        entry.phase = Active
-        return child
-      })
-    )
-  } else if (!immediate) {
-    run = Effect.andThen(Effect.yieldNow, run)
-  }
-  const fiber = Effect.runForkWith(Context.add(core.context, Scope.Scope, scope))(run)
-  entry.fiber = fiber
-  fiber.addObserver((exit) => childEnded(core, entry, exit))
+  return Effect.onExit(body, (exit) => Effect.andThen(Scope.close(scope, exit), afterChild(core, entry, exit)))
 }
 
 const headOf = (mailbox: Mailbox): EnvelopeImpl<any, any, any> | undefined => {
@@ -533,7 +548,9 @@ const logDebug = (core: Core, entry: Entry, message: string): Effect.Effect<void
  */
 const childEnded = (core: Core, entry: Entry, exit: Exit.Exit<unknown, unknown>) => {
   entry.fiber = undefined
-  core.live--
+  core.fibers--
+  // a successor cancelled in its restart delay (by a stop) was never spawned
+  if (entry.phase === Restarting) core.restarting--
   const failed = exit._tag === "Failure" && !Cause.hasInterruptsOnly(exit.cause)
   if (failed) {
     core.failures++
@@ -551,7 +568,7 @@ const childEnded = (core: Core, entry: Entry, exit: Exit.Exit<unknown, unknown>)
     core.leftovers.push(entry.mailbox)
     if (next !== undefined) core.leftovers.push(next)
     forget(core, entry)
-    if (core.live === 0) finishStop(core)
+    if (core.fibers === 0) finishStop(core)
     return
   }
   dropAnswered(entry.mailbox)
@@ -671,7 +688,7 @@ export const beginStop = (core: Core): void => {
     Queue.endUnsafe(entry.mailbox)
     if (entry.phase === Restarting) entry.fiber?.interruptUnsafe()
   }
-  if (core.live === 0) finishStop(core)
+  if (core.fibers === 0) finishStop(core)
 }
 
 const finishStop = (core: Core): void => {
@@ -721,7 +738,8 @@ export const stats = (core: Core): Dispatcher.Stats => ({
 export const children = (core: Core): ReadonlyArray<Dispatcher.ChildInfo> => {
   const out: Array<Dispatcher.ChildInfo> = []
   for (const entry of core.registry.values()) {
-    if (entry.fiber === undefined) continue
+    // a key whose successor waits out a restart delay has no child now
+    if (entry.fiber === undefined || entry.phase === Restarting) continue
     out.push({
       key: entry.key,
       mailboxSize: entry.mailbox.messages.length + (entry.extra?.next?.messages.length ?? 0),

@@ -1,18 +1,21 @@
-import { Cause, Deferred, Effect, Exit, Fiber, Queue } from "effect"
+import { type Cause, Deferred, Effect, type Exit, Queue } from "effect"
 import type * as Dispatcher from "../Dispatcher.js"
 import type { InvalidOptions } from "../DispatchError.js"
-import { answersEverything, Core, entryOf, place, type Placement, stop, Wait } from "./dispatcher.js"
+import { answersEverything, Core, entryOf, type Holder, holds, place, type Placement, stop, Wait } from "./dispatcher.js"
 import { EnvelopeImpl, isAnswered } from "./envelope.js"
 import { keyOf } from "./keys.js"
 import { Mailboxes } from "./mailbox.js"
 import { resolve } from "./options.js"
 import { waitForRoom } from "./overflow.js"
+import { Waiting } from "./waiting.js"
 
 /**
- * A dispatcher under a dispatcher (Go: `Spawn` with `WithChildSpec`). One
- * fiber takes batches from the parent's mailbox and routes each request into
- * this level's children; the caller's Deferred travels down unchanged, so a
- * request refused here is answered straight to the original caller.
+ * A dispatcher under a dispatcher (Go: `Spawn` with `WithChildSpec`). Its
+ * router takes everything waiting in the parent's mailbox and routes each
+ * request into this level's children; the caller's Deferred travels down
+ * unchanged, so a request refused here is answered straight to the original
+ * caller. It returns when its mailbox has ended and its children are gone, or
+ * when its last child has ended and no request waits.
  *
  * @internal
  */
@@ -26,39 +29,61 @@ export const runChild = <Req, Res, E, R>(
     const context = yield* Effect.context<R>()
     const parent = entryOf(spec)
     const path = `${parent === undefined ? "test" : parent.core.path}/${spec.key}/${resolved.name}`
-    const core = new Core(resolved, factory, context as any, path, yield* Mailboxes.make(resolved.capacity, resolved.overflowWait !== undefined))
+    const mailboxes = yield* Mailboxes.make(resolved.capacity, resolved.overflowWait !== undefined)
+    const core = new Core(resolved, factory, context as any, path, mailboxes)
     answersEverything(spec)
-    const input = spec.requests as Queue.Dequeue<EnvelopeImpl<Req, Res, E>, Cause.Done>
-
-    const router = yield* Effect.forkChild(route(core, input), { startImmediately: true })
-    // the last child is gone and nothing waits: this level is done
-    core.onIdle = () => {
-      if (input.messages.length === 0) router.interruptUnsafe()
-    }
-    yield* Fiber.await(router).pipe(Effect.onExit(() => stop(core)))
+    const router = new Router(core, spec.requests as any)
+    // the parent wakes the router directly, as it would a serve child
+    if (parent !== undefined) holds(parent, router)
+    // the last child is gone and nothing waits: the router looks again, and ends
+    core.onIdle = () => router.detachWaiting()?.wakeNow()
+    yield* router.loop.pipe(Effect.onExit(() => stop(core)))
   })
 
-const route = <Req, Res, E>(core: Core, input: Queue.Dequeue<EnvelopeImpl<Req, Res, E>, Cause.Done>) =>
-  Effect.gen(function*() {
-    let routed = false
-    for (;;) {
-      if (routed && core.registry.size === 0 && input.messages.length === 0) return
-      const batch = yield* Queue.takeAll(input).pipe(Effect.catchCause(() => Effect.succeed(undefined)))
-      if (batch === undefined) return
-      routed = true
-      core.routing = true
+type Envelope = EnvelopeImpl<any, any, any>
+
+class Router extends Waiting implements Holder {
+  private routed = false
+  readonly loop: Effect.Effect<void>
+  private readonly takeNow: Effect.Effect<void>
+
+  constructor(readonly core: Core, input: Queue.Dequeue<Envelope, Cause.Done>) {
+    super(input, undefined, undefined, undefined)
+    this.takeNow = Effect.flatMap(Queue.clear(input), (batch) => {
+      this.route(batch)
+      return this.next()
+    })
+    this.loop = Effect.flatMap(this.wait, () => this.next())
+  }
+
+  next(): Effect.Effect<void> {
+    const input = this.mailbox
+    if (this.routed && this.core.registry.size === 0 && input.messages.length === 0) return Effect.void
+    if (input.messages.length > 0) return this.takeNow
+    if (input.state._tag === "Done") return Effect.void
+    return this.loop
+  }
+
+  /** Routing is synchronous: everything taken is placed before anything else runs. */
+  private route(batch: ReadonlyArray<Envelope>): void {
+    const core = this.core
+    this.routed = true
+    core.routing = true
+    try {
       for (const envelope of batch) {
         if (isAnswered(envelope)) continue
         const key = keyOf(core.factory, envelope.request)
-        if (typeof key !== "string") {
-          Deferred.doneUnsafe(envelope.deferred, key)
-          continue
-        }
-        settle(core, envelope, place(core, key, envelope.request, envelope.deferred, envelope.deadline))
+        if (typeof key !== "string") Deferred.doneUnsafe(envelope.deferred, key)
+        else settle(core, envelope, place(core, key, envelope.request, envelope.deferred, envelope.deadline))
       }
+    } finally {
       core.routing = false
     }
-  })
+  }
+
+  /** Nothing is held across a wait: a batch is routed whole. */
+  abandon(): void {}
+}
 
 const settle = (core: Core, envelope: EnvelopeImpl<any, any, any>, placement: Placement): void => {
   if (placement instanceof EnvelopeImpl) return

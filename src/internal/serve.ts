@@ -4,7 +4,8 @@ import { InvalidOptions } from "../DispatchError.js"
 import type { DispatchError } from "../DispatchError.js"
 import { answersEverything, type Entry, entryOf, type Holder, holds, idleTimersOf, reject } from "./dispatcher.js"
 import { type EnvelopeImpl, isAnswered, rejectUnsafe, replyUnsafe } from "./envelope.js"
-import type { IdleTimers, Timed } from "./idleTimers.js"
+import type { IdleTimers } from "./idleTimers.js"
+import { Waiting } from "./waiting.js"
 
 /**
  * A ready-made child body. It takes everything waiting at once and answers it
@@ -36,22 +37,12 @@ export const serve = <Req, Res, E, R>(
 type Envelope = EnvelopeImpl<any, any, any>
 const noBatch: ReadonlyArray<Envelope> = []
 
-const woken = Exit.succeed(true)
-const timedOut = Exit.succeed(false)
-
 /**
- * One `serve` child. Besides its batch, it is its own way of waiting: it joins
- * the mailbox's takers (the `Queue.Taker` protocol `Queue.take` itself uses),
- * so a wait costs no fresh closures or effects, and it takes nothing: once
- * woken, it takes everything waiting in one step (`Queue.clear`). With an idle
- * time it also sits in the dispatcher's idle-timer heap, not in a timer fiber.
+ * One `serve` child: its batch, and its own way of waiting (see `Waiting`).
  */
-class Server<Req, Res, E, R> implements Holder, Queue.Queue.Taker<Cause.Done>, Timed {
+class Server<Req, Res, E, R> extends Waiting implements Holder {
   batch = noBatch
   index = 0
-  due = 0
-  heapIndex = -1
-  private resumeWait: ((effect: Effect.Effect<boolean>) => void) | undefined = undefined
   private onTimedAnswer: ((exit: Exit.Exit<Option.Option<Res>, E>) => Effect.Effect<void, never, R>) | undefined =
     undefined
   readonly loop: Effect.Effect<void, never, R>
@@ -59,12 +50,13 @@ class Server<Req, Res, E, R> implements Holder, Queue.Queue.Taker<Cause.Done>, T
   private readonly onAnswer: (exit: Exit.Exit<Res, E>) => Effect.Effect<void, never, R>
 
   constructor(
-    readonly mailbox: Queue.Dequeue<Envelope, Cause.Done>,
+    mailbox: Queue.Dequeue<Envelope, Cause.Done>,
     readonly handler: (request: Req, key: Dispatcher.Key) => Effect.Effect<Res, E, R>,
-    private readonly timers: IdleTimers | undefined,
+    timers: IdleTimers | undefined,
     clock: Clock.Clock | undefined,
     ttl: number | undefined
   ) {
+    super(mailbox, timers, clock, ttl)
     // closures made here, not as class fields: a field arrow gets its name set at run time, costing memory per child
     this.onAnswer = (exit) => {
       answer(this.batch[this.index++]!, exit)
@@ -76,27 +68,10 @@ class Server<Req, Res, E, R> implements Holder, Queue.Queue.Taker<Cause.Done>, T
       this.index = 0
       return this.step()
     })
-    // on interruption: leave the takers and the timers, so nothing refers to a wait that is over
-    const leave = Effect.sync(() => {
-      this.resumeWait = undefined
-      if (mailbox.state._tag !== "Done") mailbox.state.takers.delete(this)
-      timers?.remove(this)
-    })
-    let wait = Effect.callback<boolean>((resume) => {
-      const state = mailbox.state
-      if (state._tag === "Done" || mailbox.messages.length > 0) return resume(woken)
-      this.resumeWait = resume
-      state.takers.add(this)
-      if (timers !== undefined) {
-        this.due = clock!.currentTimeMillisUnsafe() + ttl!
-        timers.add(this)
-      }
-      return leave
-    })
-    if (ttl !== undefined && timers === undefined) {
+    const wait = ttl !== undefined && timers === undefined
       // outside a dispatcher there is no timer heap: race a timer
-      wait = Effect.map(Effect.timeoutOption(wait, ttl), Option.getOrElse(() => false))
-    }
+      ? Effect.map(Effect.timeoutOption(this.wait, ttl), Option.getOrElse(() => false))
+      : this.wait
     // woken with `false`: the idle time passed, and the child ends
     this.loop = Effect.flatMap(wait, (mail) => (mail ? this.step() : Effect.void))
   }
@@ -135,42 +110,6 @@ class Server<Req, Res, E, R> implements Holder, Queue.Queue.Taker<Cause.Done>, T
     if (this.mailbox.messages.length > 0) return this.takeNow
     if (this.mailbox.state._tag === "Done") return Effect.void
     return this.loop
-  }
-
-  /** Holder: waiting for the mailbox? Then leave the queue's takers, to be resumed by the sender. */
-  detachWaiting(): this | undefined {
-    if (this.resumeWait === undefined) return undefined
-    const state = this.mailbox.state
-    if (state._tag !== "Done") state.takers.delete(this)
-    return this
-  }
-
-  resumeNow(): void {
-    this.wake(woken)
-  }
-
-  /** Taker: can it take now? */
-  ready(): boolean {
-    return this.mailbox.messages.length > 0
-  }
-
-  /** Taker: woken by the queue (an offer, or its end); whatever it says, the child looks again. */
-  resume(): void {
-    this.wake(woken)
-  }
-
-  /** Timed: the idle time passed first. */
-  expire(): void {
-    const state = this.mailbox.state
-    if (state._tag !== "Done") state.takers.delete(this)
-    this.wake(timedOut)
-  }
-
-  private wake(exit: Exit.Exit<boolean>): void {
-    this.timers?.remove(this)
-    const resume = this.resumeWait
-    this.resumeWait = undefined
-    resume?.(exit)
   }
 
   /** Ended mid-batch: the request being handled and the rest taken are answered. */
