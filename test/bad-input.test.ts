@@ -509,6 +509,27 @@ const rows: ReadonlyArray<Row> = [
       yield* Fiber.join(fiber)
     })
   },
+  {
+    entry: "serve",
+    input: "a handler that throws instead of returning an Effect",
+    outcome:
+      "that request fails `ChildFailed` with the thrown error as its cause; a successor serves the requests after it",
+    check: Effect.gen(function*() {
+      const d = yield* Dispatcher.make<string, string>({
+        keyOf: () => "k",
+        spawn: (child) =>
+          Dispatcher.serve(child, (s) => {
+            if (s === "bad") throw new Error("handler threw")
+            return Effect.succeed(s)
+          })
+      })
+      const [bad, good] = yield* Effect.forEach(["bad", "good"], (s) => Dispatcher.send(d, s))
+      const error = yield* Effect.flip(Deferred.await(bad!))
+      assert.strictEqual(error._tag, "ChildFailed")
+      assert.match(String((error as Dispatcher.ChildFailed).cause), /handler threw/)
+      assert.strictEqual(yield* Deferred.await(good!), "good")
+    }).pipe(quiet)
+  },
   // --- testChild ---------------------------------------------------------------
   ...badNumbers.map(([text, n]): Row => ({
     entry: "testChild",
@@ -566,8 +587,7 @@ const rows: ReadonlyArray<Row> = [
   //   for the data-last form and returns a function, so yielding it dies "Not a valid effect".
   // - a spawn that returns something that is not an Effect: the child fiber dies without running
   //   its onExit, so restarts are not paced and never give up; the request waits for ever.
-  // - a serve handler that throws instead of returning an Effect: the requests serve had taken are
-  //   never answered, even after shutdown.
+  // - a child whose finalizer dies: the same, restarts are not paced and never give up.
   // - shutdown called from inside one of the dispatcher's own children: it waits for that child,
   //   which waits for it, for ever (and so does the closing of the enclosing scope).
   // - a new key when maxChildren is reached and every child is busy: TooManyRequests says "the

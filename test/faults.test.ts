@@ -661,12 +661,24 @@ describe("faults in real time", () => {
   // Cause: incarnation runs `Scope.close(scope, exit)` then `afterChild`, so a failing
   // finalizer skips `afterChild` (the schedule step) and `restartDelay` stays 0.
 
-  // Left out, BUG "a serve handler that throws loses its batch": a handler that throws instead
-  // of returning an Effect kills `serve` with the requests it had taken unanswered, and since
-  // `serve` told the dispatcher it answers everything, nobody answers them; the caller waits
-  // for ever, even after shutdown. Minimal failing case:
-  //   make({ keyOf: (s) => s, spawn: (c) => Dispatcher.serve(c, () => { throw new Error("x") }) })
-  //   call(d, "a") -> never returns (with requestTimeout: RequestTimeout at the deadline).
+  it.live("a serve handler that throws (or returns no Effect) instead of failing: that request is answered, the next served", () =>
+    Effect.gen(function*() {
+      const d = yield* Dispatcher.make<string, string>({
+        keyOf: () => "k",
+        spawn: (child) =>
+          Dispatcher.serve(child, (s) => {
+            if (s === "throw") throw new Error("the handler threw")
+            if (s === "no effect") return "not an Effect" as unknown as Effect.Effect<string>
+            return Effect.succeed(s)
+          })
+      })
+      const answers = yield* Effect.forEach(["throw", "after", "no effect", "last"], (s) => Dispatcher.send(d, s))
+      const exits = yield* Effect.forEach(answers, (a) => Effect.exit(Deferred.await(a)).pipe(Effect.timeout("2 seconds")))
+      assert.isTrue(Exit.isFailure(exits[0]!) && /the handler threw/.test(String(exits[0])), String(exits[0]))
+      assert.deepStrictEqual(exits[1], Exit.succeed("after"))
+      assert.isTrue(Exit.isFailure(exits[2]!), String(exits[2]))
+      assert.deepStrictEqual(exits[3], Exit.succeed("last"))
+    }).pipe(Effect.scoped, quiet))
 })
 
 describe("odd keys", () => {
