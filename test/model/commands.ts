@@ -194,13 +194,8 @@ export class ArmLastWords implements Cmd {
 /** The next spawn for a path throws while building its effect (DESIGN 9: handled like a child that died). */
 export class PoisonSpawn implements Cmd {
   constructor(readonly path: string) {}
-  check(model: Readonly<Model>): boolean {
-    // EXCLUDED (known bug "eager successor spawn", see README): the implementation calls `factory.spawn`
-    // for a delayed successor when it schedules it, not when its delay has passed, so poisoning a path
-    // during its restart delay would poison the successor after this one.
-    return !(model as Model).levels().some((level) =>
-      [...level.entries.values()].some((e) => e.path === this.path && e.phase === "restarting")
-    )
+  check(): boolean {
+    return true
   }
   async run(model: Model, real: Real): Promise<void> {
     model.poison(this.path)

@@ -57,7 +57,7 @@ export const compareAll = async (model: Model, real: Real, when: string): Promis
     model,
     `${when}: Dispatcher.stats(root)`,
     { accepted: stats.accepted, spawned: stats.spawned, successors: stats.successors, failures: stats.failures, live: stats.live },
-    { ...model.rootStats, live: model.root.entries.size }
+    { ...model.rootStats, live: model.rootChildren().length }
   )
   // the stop has returned exactly when the model's root has stopped
   const stops = [...real.shutdownFibers.map((f) => ["shutdown", f] as const), ["Scope.close", real.closeFiber] as const]

@@ -277,10 +277,12 @@ export class Model {
     return entry.child?.tag === "ctl" ? entry.child.held : []
   }
 
-  /** `Dispatcher.children` of the root: entries with a fiber (serving or waiting out a restart delay) */
+  /** `Dispatcher.children` of the root: the keys served by a child now */
   rootChildren(): Array<RootChildInfo> {
     const out: Array<RootChildInfo> = []
     for (const entry of this.root.entries.values()) {
+      // a key whose successor waits out a restart delay has no child now
+      if (entry.phase === "restarting") continue
       out.push({ key: entry.key, mailboxSize: entry.mailbox.length, incarnation: entry.incarnation })
     }
     return out
@@ -472,7 +474,7 @@ export class Model {
         if (entry.phase === "restarting" && entry.restartAt <= now && level.entries.get(entry.key) === entry) {
           entry.phase = "active"
           entry.restartAt = Infinity
-          this.log.push(`${entry.path} restarts (incarnation ${entry.incarnation})`)
+          this.log.push(`${entry.path} restarts`)
           this.startChild(entry)
         }
       }
@@ -526,14 +528,9 @@ export class Model {
 
   /** Start the entry's next child, at once or after a restart delay. */
   private spawn(entry: Entry, delay: number): void {
-    const level = entry.level
-    entry.incarnation++
-    level.live++
-    if (level === this.root) {
-      this.rootStats.spawned++
-      if (entry.incarnation > 1) this.rootStats.successors++
-    }
+    entry.level.live++
     if (delay > 0) {
+      // spawned once the delay has passed (a stop meanwhile cancels it): not a child yet
       entry.phase = "restarting"
       entry.restartAt = this.now + delay
       this.count("successor after a delay")
@@ -544,7 +541,13 @@ export class Model {
     this.startChild(entry)
   }
 
+  /** `factory.spawn` is called: a new incarnation (counted by the root's stats), even if building it throws. */
   private startChild(entry: Entry): void {
+    entry.incarnation++
+    if (entry.level === this.root) {
+      this.rootStats.spawned++
+      if (entry.incarnation > 1) this.rootStats.successors++
+    }
     if (this.poisoned.delete(entry.path)) {
       // handled like a child that died
       this.count("spawn throws")
