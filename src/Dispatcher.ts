@@ -226,6 +226,13 @@ export interface Options {
 export interface ServeOptions {
   /** End the child after this long without a request (Kafka-Pixy's `subscription_timeout`) */
   readonly idleTimeToLive?: Duration.Input
+  /**
+   * What a stop of the dispatcher does to this child: `"drain"` (default) lets it
+   * finish what it holds and what waits in its mailbox; `"interrupt"` interrupts
+   * it at once, answering what it holds `Unavailable` (for handlers that wait
+   * on something else, such as long polls).
+   */
+  readonly onStop?: "drain" | "interrupt"
 }
 
 /**
@@ -327,6 +334,53 @@ export interface ChildInfo {
   readonly key: Key
   readonly mailboxSize: number
   readonly incarnation: number
+}
+
+/**
+ * A snapshot of a dispatcher and, for each child that is itself a dispatcher
+ * (`runChild`), of that dispatcher in turn: the whole tree, level by level.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Dispatcher } from "effect-dispatcher"
+ *
+ * declare const groups: Dispatcher.Dispatcher<{ group: string; topic: string }, string>
+ *
+ * // every topic consumer of every group
+ * const consumers = Effect.map(Dispatcher.tree(groups), (tree) =>
+ *   tree.children.flatMap((group) => (group.downstream?.children ?? []).map((topic) => `${group.key}/${topic.key}`))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Tree {
+  /** the dispatcher's `name` */
+  readonly name: string
+  /** its path in the tree: each level's name, then the key it serves (`groups/g1/topics`) */
+  readonly path: string
+  readonly stats: Stats
+  readonly children: ReadonlyArray<TreeChild>
+}
+
+/**
+ * A live child in a `Tree`, with the dispatcher it runs if it is one.
+ *
+ * @example
+ * ```ts
+ * import type { Dispatcher } from "effect-dispatcher"
+ *
+ * const describe = (child: Dispatcher.TreeChild): string =>
+ *   child.downstream === undefined ? child.key : `${child.key} (${child.downstream.children.length} below)`
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TreeChild extends ChildInfo {
+  readonly downstream?: Tree
 }
 
 /**
@@ -721,6 +775,26 @@ export const testChild: <Req, Res = void, E = never>(
  */
 export const stats = (self: Dispatcher<any, any, any>): Effect.Effect<Stats> =>
   E.sync(() => internal.stats(root.coreOf(self)))
+
+/**
+ * The dispatcher and every dispatcher below it (`runChild`), as one snapshot:
+ * each level's stats and live children.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Dispatcher } from "effect-dispatcher"
+ *
+ * declare const groups: Dispatcher.Dispatcher<{ group: string; topic: string }, string>
+ *
+ * const report = Effect.flatMap(Dispatcher.tree(groups), (tree) => Effect.log(JSON.stringify(tree)))
+ * ```
+ *
+ * @since 0.1.0
+ * @category observability
+ */
+export const tree = (self: Dispatcher<any, any, any>): Effect.Effect<Tree> =>
+  E.sync(() => internal.tree(root.coreOf(self)))
 
 /**
  * The live children: key, mailbox size and incarnation.

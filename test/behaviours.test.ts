@@ -177,6 +177,20 @@ describe("5. Stop", () => {
       assert.deepStrictEqual([stats.live, stats.rejected.unavailable], [0, 1])
     }).pipe(Effect.scoped))
 
+  it.effect("serve with onStop 'interrupt': a handler still waiting is interrupted and answered Unavailable", () =>
+    Effect.gen(function*() {
+      const d = yield* Dispatcher.make<Rq, string, string>({
+        keyOf: (r) => r.group,
+        spawn: (child) => Dispatcher.serve(child, () => Effect.never, { onStop: "interrupt" })
+      })
+      const poll = yield* Dispatcher.send(d, rq("a", "", 1))
+      const queued = yield* Dispatcher.send(d, rq("a", "", 2))
+      yield* settle
+      // no deadline and a handler that never ends: with "drain" this stop would wait forever
+      yield* Dispatcher.shutdown(d)
+      assert.deepStrictEqual([(yield* errorOf(poll))._tag, (yield* errorOf(queued))._tag], ["Unavailable", "Unavailable"])
+    }).pipe(Effect.scoped))
+
   it.effect("send after stop fails Unavailable with the key", () =>
     Effect.gen(function*() {
       const d = yield* Dispatcher.make(echo())
@@ -255,6 +269,27 @@ describe("6. Nothing lost", () => {
       const stats = yield* Dispatcher.stats(d)
       assert.strictEqual(stats.accepted, accepted.length)
       assert.isTrue(outcomes.every((o) => o._tag === "Success" || o._tag === "Failure"))
+    }).pipe(Effect.scoped))
+})
+
+describe("6. Nothing lost: withdrawn calls", () => {
+  it.effect("an interrupted call withdraws its request: a child that has not taken it skips it", () =>
+    Effect.gen(function*() {
+      const handled: Array<string> = []
+      const gate = yield* Deferred.make<void>()
+      const d = yield* Dispatcher.make<string, void>({
+        keyOf: () => "k",
+        spawn: (child) =>
+          Dispatcher.serve(child, (request) => Effect.andThen(Deferred.await(gate), Effect.sync(() => handled.push(request))))
+      })
+      const first = yield* Effect.forkChild(Dispatcher.call(d, "first"))
+      const second = yield* Effect.forkChild(Dispatcher.call(d, "second"))
+      yield* settle
+      yield* Fiber.interrupt(second)
+      yield* Deferred.succeed(gate, undefined)
+      yield* Fiber.join(first)
+      yield* settle
+      assert.deepStrictEqual(handled, ["first"])
     }).pipe(Effect.scoped))
 })
 

@@ -48,6 +48,26 @@ describe("stats and children", () => {
     }).pipe(Effect.scoped))
 })
 
+describe("tree", () => {
+  it.effect("tree: one snapshot of every level, downstream dispatchers included", () =>
+    Effect.gen(function*() {
+      const d = yield* Dispatcher.make<Rq, string>({
+        keyOf: (r) => r.group,
+        spawn: (child) =>
+          Dispatcher.runChild(child, {
+            keyOf: (r: Rq) => r.topic,
+            spawn: (c) => Dispatcher.serve(c, (r: Rq) => Effect.succeed(r.topic))
+          }, { name: "topics" })
+      }, { name: "groups" })
+      for (const [g, t] of [["g1", "t1"], ["g1", "t2"], ["g2", "t1"]] as const) yield* Dispatcher.call(d, rq(g, t))
+      const tree = yield* Dispatcher.tree(d)
+      assert.deepStrictEqual([tree.name, tree.path, tree.stats.accepted], ["groups", "groups", 3])
+      const shape = tree.children.map((g) => [g.key, g.downstream?.path, g.downstream?.children.map((t) => t.key)])
+      assert.deepStrictEqual(shape, [["g1", "groups/g1/topics", ["t1", "t2"]], ["g2", "groups/g2/topics", ["t1"]]])
+      assert.strictEqual(tree.children[0]!.downstream!.stats.spawned, 2)
+    }).pipe(Effect.scoped))
+})
+
 describe("metrics", () => {
   it.effect("a metric read back through Metric.value: requests by outcome, spawns, live children", () =>
     Effect.gen(function*() {

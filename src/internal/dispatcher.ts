@@ -152,6 +152,8 @@ class Extra {
   fullExit: Exit.Exit<never, DispatchError> | undefined = undefined
   unavailableExit: Exit.Exit<never, DispatchError> | undefined = undefined
   timeoutExit: Exit.Exit<never, DispatchError> | undefined = undefined
+  /** the dispatcher a `runChild` child runs, for snapshots of the tree */
+  downstream: Core | undefined = undefined
 }
 
 /**
@@ -249,6 +251,8 @@ export const answersEverything = (spec: Dispatcher.ChildSpec<any, any, any>): vo
  * @internal
  */
 export interface Holder {
+  /** `serve`'s `onStop: "interrupt"`: a stop interrupts the child instead of letting it drain */
+  readonly interruptOnStop: boolean
   abandon(failed: Exit.Exit<never, DispatchError> | undefined): void
   /** If it waits for its mailbox: stop waiting on the queue, to be resumed directly. */
   detachWaiting(): { wakeNow(): void } | undefined
@@ -686,7 +690,7 @@ export const beginStop = (core: Core): void => {
       extra.next = undefined
     }
     Queue.endUnsafe(entry.mailbox)
-    if (entry.phase === Restarting) entry.fiber?.interruptUnsafe()
+    if (entry.phase === Restarting || entry.held?.interruptOnStop === true) entry.fiber?.interruptUnsafe()
   }
   if (core.fibers === 0) finishStop(core)
 }
@@ -733,6 +737,22 @@ export const stats = (core: Core): Dispatcher.Stats => ({
     childFailed: core.childFailed
   }
 })
+
+/** @internal */
+export const tree = (core: Core): Dispatcher.Tree => {
+  const out: Array<Dispatcher.TreeChild> = []
+  for (const entry of core.registry.values()) {
+    if (entry.fiber === undefined || entry.phase === Restarting) continue
+    const downstream = entry.extra?.downstream
+    const info = {
+      key: entry.key,
+      mailboxSize: entry.mailbox.messages.length + (entry.extra?.next?.messages.length ?? 0),
+      incarnation: entry.incarnation
+    }
+    out.push(downstream === undefined ? info : { ...info, downstream: tree(downstream) })
+  }
+  return { name: core.options.name, path: core.path, stats: stats(core), children: out }
+}
 
 /** @internal */
 export const children = (core: Core): ReadonlyArray<Dispatcher.ChildInfo> => {

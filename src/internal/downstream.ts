@@ -34,10 +34,22 @@ export const runChild = <Req, Res, E, R>(
     answersEverything(spec)
     const router = new Router(core, spec.requests as any)
     // the parent wakes the router directly, as it would a serve child
-    if (parent !== undefined) holds(parent, router)
+    if (parent !== undefined) {
+      holds(parent, router)
+      parent.more.downstream = core
+    }
     // the last child is gone and nothing waits: the router looks again, and ends
     core.onIdle = () => router.detachWaiting()?.wakeNow()
-    yield* router.loop.pipe(Effect.onExit(() => stop(core)))
+    yield* router.loop.pipe(
+      Effect.onExit(() =>
+        Effect.andThen(
+          stop(core),
+          Effect.sync(() => {
+            if (parent?.extra?.downstream === core) parent.extra.downstream = undefined
+          })
+        )
+      )
+    )
   })
 
 type Envelope = EnvelopeImpl<any, any, any>
@@ -83,6 +95,9 @@ class Router extends Waiting implements Holder {
 
   /** Nothing is held across a wait: a batch is routed whole. */
   abandon(): void {}
+
+  /** A stop of the parent ends this level by ending its mailbox: it stops its own children in turn. */
+  readonly interruptOnStop = false
 }
 
 const settle = (core: Core, envelope: EnvelopeImpl<any, any, any>, placement: Placement): void => {

@@ -130,13 +130,34 @@ const sent = (
 
 const answered = (core: Core, placement: Placement): Effect.Effect<any, any> => {
   // the child may have answered inside the send already: then there is nothing to wait for
-  if (placement instanceof EnvelopeImpl) return placement.deferred.effect ?? Deferred.await(placement.deferred)
+  if (placement instanceof EnvelopeImpl) return placement.deferred.effect ?? awaitOrWithdraw(placement.deferred)
   if (placement instanceof Wait) {
     const deferred = placement.envelope.deferred
-    return Effect.flatMap(waited(core, placement), () => Deferred.await(deferred))
+    return Effect.flatMap(waited(core, placement), () => awaitOrWithdraw(deferred))
   }
   return placement
 }
+
+/**
+ * `Deferred.await`, except that a caller interrupted while it waits withdraws
+ * its request: the request is answered with the interruption, so a child that
+ * has not taken it yet skips it instead of serving nobody.
+ */
+const awaitOrWithdraw = <A, E>(deferred: Deferred.Deferred<A, E>): Effect.Effect<A, E> =>
+  Effect.callback<A, E>((resume) => {
+    if (deferred.effect) return resume(deferred.effect)
+    ;(deferred.resumes ??= []).push(resume)
+    return Effect.sync(() => {
+      const resumes = deferred.resumes
+      if (resumes !== undefined) {
+        const index = resumes.indexOf(resume)
+        if (index >= 0) resumes.splice(index, 1)
+      }
+      Deferred.doneUnsafe(deferred, withdrawn)
+    })
+  })
+
+const withdrawn = Exit.interrupt()
 
 /** A sender waited for room: accepted, refused, or answered (the key gave up meanwhile). */
 const waited = (core: Core, wait: Wait): Effect.Effect<void, TooManyRequests | Unavailable> =>

@@ -22,12 +22,16 @@ export const serve = <Req, Res, E, R>(
 ): Effect.Effect<void, never, R> => {
   const ttl = idleMillis(options)
   if (typeof ttl === "string") return Effect.die(new InvalidOptions({ message: ttl }))
+  const onStop = options?.onStop ?? "drain"
+  if (onStop !== "drain" && onStop !== "interrupt") {
+    return Effect.die(new InvalidOptions({ message: `onStop: expected "drain" or "interrupt", got ${JSON.stringify(onStop)}` }))
+  }
   return Effect.suspend(() => {
     answersEverything(child)
     const entry = entryOf(child)
     const core = entry?.core
     const timers = ttl !== undefined && core !== undefined ? idleTimersOf(core) : undefined
-    const server = new Server(child.requests as any, handler, timers, core?.clock, ttl)
+    const server = new Server(child.requests as any, handler, timers, core?.clock, ttl, onStop === "interrupt")
     // a dispatcher's child: if it ends mid-batch, its disposal answers what it held
     if (entry !== undefined && holds(entry, server)) return server.loop
     return Effect.onInterrupt(server.loop, () => Effect.sync(() => server.abandon(undefined)))
@@ -54,7 +58,8 @@ class Server<Req, Res, E, R> extends Waiting implements Holder {
     readonly handler: (request: Req, key: Dispatcher.Key) => Effect.Effect<Res, E, R>,
     timers: IdleTimers | undefined,
     clock: Clock.Clock | undefined,
-    ttl: number | undefined
+    ttl: number | undefined,
+    readonly interruptOnStop: boolean
   ) {
     super(mailbox, timers, clock, ttl)
     // closures made here, not as class fields: a field arrow gets its name set at run time, costing memory per child
