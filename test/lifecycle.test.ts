@@ -160,6 +160,26 @@ describe("requestTimeout", () => {
       assert.deepStrictEqual(ran, [1, 3])
     }).pipe(Effect.scoped))
 
+  it.effect("a call withdrawn while its handler runs interrupts the handler (requests with a deadline)", () =>
+    Effect.gen(function*() {
+      let interrupted = 0
+      const d = yield* Dispatcher.make<Rq, string, string>({
+        keyOf: (r) => r.group,
+        spawn: (child) =>
+          Dispatcher.serve(child, () => Effect.never.pipe(Effect.onInterrupt(() => Effect.sync(() => interrupted++))))
+      }, { requestTimeout: "1 minute" })
+      const caller = yield* Effect.forkChild(Dispatcher.call(d, rq("a", "", 1)))
+      yield* settle
+      yield* Fiber.interrupt(caller)
+      yield* settle
+      assert.strictEqual(interrupted, 1)
+      // the child goes on serving
+      const next = yield* Effect.forkChild(Dispatcher.call(d, rq("a", "", 2)))
+      yield* TestClock.adjust("1 minute")
+      assert.strictEqual((yield* Effect.flip(Fiber.join(next)))._tag, "RequestTimeout")
+      assert.strictEqual(interrupted, 2)
+    }).pipe(Effect.scoped))
+
   it.effect("an answer before the deadline stands; the deadline then does nothing", () =>
     Effect.gen(function*() {
       const d = yield* Dispatcher.make(echoServe(), { requestTimeout: "1 second" })

@@ -1,4 +1,4 @@
-import { Cause, type Clock, Duration, Effect, Exit, Option, Queue } from "effect"
+import { Cause, type Clock, type Deferred, Duration, Effect, Exit, Fiber, Option, Queue } from "effect"
 import type * as Dispatcher from "../Dispatcher.js"
 import { InvalidOptions } from "../DispatchError.js"
 import type { DispatchError } from "../DispatchError.js"
@@ -47,8 +47,7 @@ const noBatch: ReadonlyArray<Envelope> = []
 class Server<Req, Res, E, R> extends Waiting implements Holder {
   batch = noBatch
   index = 0
-  private onTimedAnswer: ((exit: Exit.Exit<Option.Option<Res>, E>) => Effect.Effect<void, never, R>) | undefined =
-    undefined
+  private onTimedAnswer: ((exit: Exit.Exit<Res, E>) => Effect.Effect<void, never, R>) | undefined = undefined
   readonly loop: Effect.Effect<void, never, R>
   private readonly takeNow: Effect.Effect<void, never, R>
   private readonly onAnswer: (exit: Exit.Exit<Res, E>) => Effect.Effect<void, never, R>
@@ -91,19 +90,18 @@ class Server<Req, Res, E, R> extends Waiting implements Holder {
         continue
       }
       if (envelope.deadline !== Infinity) {
-        const left = envelope.deadline - (envelope.owner as Entry).core.clock.currentTimeMillisUnsafe()
-        if (left <= 0) {
+        if (envelope.deadline <= (envelope.owner as Entry).core.clock.currentTimeMillisUnsafe()) {
           reject(envelope, "requestTimeout")
           this.index++
           continue
         }
-        // a handler still running at the deadline is interrupted
+        // a request with a deadline: its handler is interrupted once the request is answered
+        // otherwise (the deadline passed, or its caller withdrew it)
         return Effect.flatMap(
-          Effect.exit(Effect.timeoutOption(this.handler(envelope.request, envelope.key), left)),
+          whileUnanswered(this.handler(envelope.request, envelope.key), envelope.deferred),
           this.onTimedAnswer ??= (exit) => {
             const envelope = this.batch[this.index++]!
-            if (exit._tag === "Success" && Option.isNone(exit.value)) reject(envelope, "requestTimeout")
-            else answer(envelope, Exit.map(exit, (o) => (o as Option.Some<Res>).value))
+            if (!isAnswered(envelope)) answer(envelope, exit)
             return this.step()
           }
         )
@@ -126,6 +124,28 @@ class Server<Req, Res, E, R> extends Waiting implements Holder {
     }
   }
 }
+
+/**
+ * Run a handler in a fiber of its own, interrupted if the request's Deferred
+ * is completed meanwhile by someone else; its exit either way.
+ */
+const whileUnanswered = <A, E, R>(
+  handler: Effect.Effect<A, E, R>,
+  deferred: Deferred.Deferred<any, any>
+): Effect.Effect<Exit.Exit<A, E>, never, R> =>
+  Effect.flatMap(Effect.forkChild(handler, { startImmediately: true }), (fiber) => {
+    if (fiber.pollUnsafe() !== undefined) return Effect.succeed(fiber.pollUnsafe()!)
+    const interrupt = () => fiber.interruptUnsafe()
+    ;(deferred.resumes ??= []).push(interrupt)
+    return Effect.ensuring(
+      Fiber.await(fiber),
+      Effect.sync(() => {
+        const resumes = deferred.resumes
+        const index = resumes === undefined ? -1 : resumes.indexOf(interrupt)
+        if (index >= 0) resumes!.splice(index, 1)
+      })
+    )
+  })
 
 /** A handler that interrupted itself could not serve the request. */
 const answer = <Res, E>(envelope: EnvelopeImpl<any, Res, E>, exit: Exit.Exit<Res, E>): void => {
