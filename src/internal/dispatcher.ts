@@ -635,7 +635,8 @@ const giveUp = (core: Core, entry: Entry): void => {
 const forget = (core: Core, entry: Entry): void => {
   if (entry.phase === Active || entry.phase === Restarting || entry.phase === Reviving) core.resident--
   entry.phase = Gone
-  if (core.registry.get(entry.key) === entry) core.registry.delete(entry.key)
+  // the registry holds no other entry for this key while this one lives
+  core.registry.delete(entry.key)
   if (core.onIdle !== undefined && core.registry.size === 0 && !core.routing && core.state === Running) {
     core.onIdle()
   }
