@@ -3,11 +3,11 @@
  * real dispatcher side by side, then compared (see compare.ts).
  */
 import fc from "fast-check"
-import { compareAll, expectEqual } from "./compare.js"
+import { type Candidates, expectEqual, step } from "./compare.js"
 import { type Config, type EndHow, type Entry, type Model, type Request, showOutcome } from "./model.js"
 import type { Real } from "./real.js"
 
-export type Cmd = fc.AsyncCommand<Model, Real>
+export type Cmd = fc.AsyncCommand<Candidates, Real>
 
 const pick = (model: Model, n: number): Entry | undefined => {
   const live = model.liveCtl()
@@ -16,25 +16,31 @@ const pick = (model: Model, n: number): Entry | undefined => {
 
 const newId = (model: Model) => model.nextId()
 
+/** Apply a command to every candidate model, keeping what each expects. */
+const onEach = <A>(candidates: Candidates, f: (model: Model) => A): Map<Model, A> =>
+  new Map(candidates.list.map((model) => [model, f(model)]))
+
 export class Send implements Cmd {
   /** `afterStop`: also sent once the root is stopping (most sends are only tried while it runs) */
   constructor(readonly spec: Omit<Request, "id">, readonly afterStop: boolean) {}
-  check(model: Readonly<Model>): boolean {
-    return this.afterStop || model.rootRunning
+  check(c: Readonly<Candidates>): boolean {
+    return this.afterStop || c.rootRunning
   }
-  async run(model: Model, real: Real): Promise<void> {
-    const req: Request = { id: newId(model), ...this.spec }
-    const expected = model.send(req)
+  async run(c: Candidates, real: Real): Promise<void> {
+    const req: Request = { id: newId(c.model), ...this.spec }
+    const expected = onEach(c, (m) => m.send(req))
     const refused = await real.send(req)
-    if (req.mode === "send") {
-      expectEqual(
-        model,
-        `send #${req.id}: refused at once`,
-        refused === undefined ? "accepted" : showOutcome(refused),
-        expected === undefined ? "accepted" : showOutcome(expected)
-      )
-    }
-    await compareAll(model, real, `after ${this}`)
+    await step(c, real, `after ${this}`, (m) => {
+      if (req.mode === "send") {
+        const e = expected.get(m)
+        expectEqual(
+          m,
+          `send #${req.id}: refused at once`,
+          refused === undefined ? "accepted" : showOutcome(refused),
+          e === undefined ? "accepted" : showOutcome(e)
+        )
+      }
+    })
   }
   toString(): string {
     const s = this.spec
@@ -45,15 +51,14 @@ export class Send implements Cmd {
 
 export class Take implements Cmd {
   constructor(readonly child: number, readonly n: number) {}
-  check(model: Readonly<Model>): boolean {
-    return pick(model as Model, this.child) !== undefined
+  check(c: Readonly<Candidates>): boolean {
+    return pick(c.model, this.child) !== undefined
   }
-  async run(model: Model, real: Real): Promise<void> {
-    const path = pick(model, this.child)!.path
-    const expected = model.take(path, this.n)
+  async run(c: Candidates, real: Real): Promise<void> {
+    const path = pick(c.model, this.child)!.path
+    const expected = onEach(c, (m) => m.take(path, this.n))
     const taken = await real.take(path, this.n)
-    expectEqual(model, `${path} takes ${this.n}`, taken, expected)
-    await compareAll(model, real, `after ${this} at ${path}`)
+    await step(c, real, `after ${this} at ${path}`, (m) => expectEqual(m, `${path} takes ${this.n}`, taken, expected.get(m)))
   }
   toString(): string {
     return `take(child#${this.child}, ${this.n})`
@@ -62,32 +67,48 @@ export class Take implements Cmd {
 
 export class Reply implements Cmd {
   constructor(readonly child: number, readonly index: number, readonly ok: boolean) {}
-  check(model: Readonly<Model>): boolean {
-    const entry = pick(model as Model, this.child)
-    return entry !== undefined && (model as Model).heldOf(entry).length > 0
+  check(c: Readonly<Candidates>): boolean {
+    const entry = pick(c.model, this.child)
+    return entry !== undefined && c.model.heldOf(entry).length > 0
   }
-  async run(model: Model, real: Real): Promise<void> {
-    const path = pick(model, this.child)!.path
-    const expected = model.reply(path, this.index, this.ok)
+  async run(c: Candidates, real: Real): Promise<void> {
+    const path = pick(c.model, this.child)!.path
+    const expected = onEach(c, (m) => m.reply(path, this.index, this.ok))
     const replied = await real.reply(path, this.index, this.ok)
-    expectEqual(model, `${path} replies (first answer wins)`, replied, expected)
-    await compareAll(model, real, `after ${this} at ${path}`)
+    await step(
+      c,
+      real,
+      `after ${this} at ${path}`,
+      (m) => expectEqual(m, `${path} replies (first answer wins)`, replied, expected.get(m))
+    )
   }
   toString(): string {
     return `reply(child#${this.child}, held#${this.index}, ${this.ok ? "succeed" : "fail"})`
   }
 }
 
+/** A live controlled child ends (also used by the final stop). */
+export const endChild = async (c: Candidates, real: Real, path: string, how: EndHow, when: string): Promise<void> => {
+  onEach(c, (m) => m.end(path, how))
+  await real.end(path, how)
+  await step(c, real, when)
+}
+
+/** Time passes in the model (every order of what is due together) and the real system. */
+export const advance = async (c: Candidates, real: Real, millis: number, when: string): Promise<void> => {
+  c.advance(millis)
+  await real.advance(millis)
+  await step(c, real, when)
+}
+
 export class End implements Cmd {
   constructor(readonly child: number, readonly how: EndHow) {}
-  check(model: Readonly<Model>): boolean {
-    return pick(model as Model, this.child) !== undefined
+  check(c: Readonly<Candidates>): boolean {
+    return pick(c.model, this.child) !== undefined
   }
-  async run(model: Model, real: Real): Promise<void> {
-    const path = pick(model, this.child)!.path
-    model.end(path, this.how)
-    await real.end(path, this.how)
-    await compareAll(model, real, `after ${this} at ${path}`)
+  async run(c: Candidates, real: Real): Promise<void> {
+    const path = pick(c.model, this.child)!.path
+    await endChild(c, real, path, this.how, `after ${this} at ${path}`)
   }
   toString(): string {
     return `end(child#${this.child}, ${this.how})`
@@ -96,15 +117,15 @@ export class End implements Cmd {
 
 export class InterruptServe implements Cmd {
   constructor(readonly child: number) {}
-  check(model: Readonly<Model>): boolean {
-    return (model as Model).liveServe().length > 0
+  check(c: Readonly<Candidates>): boolean {
+    return c.model.liveServe().length > 0
   }
-  async run(model: Model, real: Real): Promise<void> {
-    const live = model.liveServe()
+  async run(c: Candidates, real: Real): Promise<void> {
+    const live = c.model.liveServe()
     const path = live[this.child % live.length]!.path
-    model.interruptServe(path)
+    onEach(c, (m) => m.interruptServe(path))
     await real.interruptServe(path)
-    await compareAll(model, real, `after ${this} at ${path}`)
+    await step(c, real, `after ${this} at ${path}`)
   }
   toString(): string {
     return `interruptServe(serve#${this.child})`
@@ -112,29 +133,25 @@ export class InterruptServe implements Cmd {
 }
 
 /**
- * A child that keeps failing: it ends by failure or defect, time passes past
- * its restart delay, and its successor does the same, `times` times (or until
+ * A child that keeps failing: it ends by failure or defect, time passes to its
+ * successor's start, and the successor does the same, `times` times (or until
  * the key is forgotten or given up). Reaches the default schedule's give-up.
  */
 export class CrashLoop implements Cmd {
   constructor(readonly child: number, readonly times: number, readonly how: "fail" | "die") {}
-  check(model: Readonly<Model>): boolean {
-    return pick(model as Model, this.child) !== undefined
+  check(c: Readonly<Candidates>): boolean {
+    return pick(c.model, this.child) !== undefined
   }
-  async run(model: Model, real: Real): Promise<void> {
-    const path = pick(model, this.child)!.path
+  async run(c: Candidates, real: Real): Promise<void> {
+    const path = pick(c.model, this.child)!.path
     for (let i = 0; i < this.times; i++) {
-      if (model.ctlAt(path) === undefined) break
-      model.end(path, this.how)
-      await real.end(path, this.how)
-      await compareAll(model, real, `after ${this} at ${path}, crash ${i + 1}`)
+      if (c.model.ctlAt(path) === undefined) break
+      await endChild(c, real, path, this.how, `after ${this} at ${path}, crash ${i + 1}`)
       // just long enough for the successor to start
-      const entry = model.levels().flatMap((level) => [...level.entries.values()]).find((e) => e.path === path)
+      const entry = c.model.levels().flatMap((level) => [...level.entries.values()]).find((e) => e.path === path)
       if (entry === undefined || entry.phase !== "restarting") break
-      const delay = entry.restartAt - model.now
-      model.advance(delay)
-      await real.advance(delay)
-      await compareAll(model, real, `after ${this} at ${path}, ${delay} ms after crash ${i + 1}`)
+      const delay = entry.restartAt - c.model.now
+      await advance(c, real, delay, `after ${this} at ${path}, ${delay} ms after crash ${i + 1}`)
     }
   }
   toString(): string {
@@ -147,10 +164,8 @@ export class Advance implements Cmd {
   check(): boolean {
     return true
   }
-  async run(model: Model, real: Real): Promise<void> {
-    model.advance(this.millis)
-    await real.advance(this.millis)
-    await compareAll(model, real, `after ${this}`)
+  async run(c: Candidates, real: Real): Promise<void> {
+    await advance(c, real, this.millis, `after ${this}`)
   }
   toString(): string {
     return `advance(${this.millis} ms)`
@@ -160,13 +175,13 @@ export class Advance implements Cmd {
 export class Shutdown implements Cmd {
   /** `again`: also once the stop has begun (it is idempotent) */
   constructor(readonly via: "shutdown" | "scope", readonly again: boolean) {}
-  check(model: Readonly<Model>): boolean {
-    return model.rootRunning || this.again
+  check(c: Readonly<Candidates>): boolean {
+    return c.rootRunning || this.again
   }
-  async run(model: Model, real: Real): Promise<void> {
-    model.shutdown()
+  async run(c: Candidates, real: Real): Promise<void> {
+    onEach(c, (m) => m.shutdown())
     await real.shutdown(this.via)
-    await compareAll(model, real, `after ${this}`)
+    await step(c, real, `after ${this}`)
   }
   toString(): string {
     return `shutdown(via ${this.via})`
@@ -178,13 +193,13 @@ const paths = ["a", "b", "s", "t", "g", "g/x", "g/y", "g/s", "g/t"]
 /** The next child to end at a path sends a request for its own key from a finalizer, racing its own disposal (DESIGN 3). */
 export class ArmLastWords implements Cmd {
   constructor(readonly path: string) {}
-  check(model: Readonly<Model>): boolean {
-    return model.armed === undefined
+  check(c: Readonly<Candidates>): boolean {
+    return c.model.armed === undefined
   }
-  async run(model: Model, real: Real): Promise<void> {
-    model.arm(this.path)
+  async run(c: Candidates, real: Real): Promise<void> {
+    onEach(c, (m) => m.arm(this.path))
     real.armed = this.path
-    await compareAll(model, real, `after ${this}`)
+    await step(c, real, `after ${this}`)
   }
   toString(): string {
     return `armLastWords(${this.path})`
@@ -197,10 +212,10 @@ export class PoisonSpawn implements Cmd {
   check(): boolean {
     return true
   }
-  async run(model: Model, real: Real): Promise<void> {
-    model.poison(this.path)
+  async run(c: Candidates, real: Real): Promise<void> {
+    onEach(c, (m) => m.poison(this.path))
     real.poisoned.add(this.path)
-    await compareAll(model, real, `after ${this}`)
+    await step(c, real, `after ${this}`)
   }
   toString(): string {
     return `poisonSpawn(${this.path})`
@@ -214,25 +229,30 @@ export class PoisonSpawn implements Cmd {
  */
 export class Churn implements Cmd {
   constructor(readonly child: number, readonly count: number) {}
-  check(model: Readonly<Model>): boolean {
-    return model.rootRunning && pick(model as Model, this.child) !== undefined
+  check(c: Readonly<Candidates>): boolean {
+    return c.rootRunning && pick(c.model, this.child) !== undefined
   }
-  async run(model: Model, real: Real): Promise<void> {
-    const path = pick(model, this.child)!.path
+  async run(c: Candidates, real: Real): Promise<void> {
+    const path = pick(c.model, this.child)!.path
     const [root, inner] = path.includes("/") ? ["g", path.slice(2)] : [path, "x"]
-    for (let i = 0; i < this.count && model.ctlAt(path) !== undefined; i++) {
-      const req: Request = { id: newId(model), root: root!, inner: inner!, work: 0, badRoot: false, badInner: false, mode: "send" }
-      const expected = model.send(req)
+    for (let i = 0; i < this.count && c.model.ctlAt(path) !== undefined; i++) {
+      const req: Request = { id: newId(c.model), root: root!, inner: inner!, work: 0, badRoot: false, badInner: false, mode: "send" }
+      const expected = onEach(c, (m) => m.send(req))
       const refused = await real.send(req)
-      expectEqual(model, `churn send #${req.id}`, refused && showOutcome(refused), expected && showOutcome(expected))
+      const expectedTaken = onEach(c, (m) => m.take(path, 1))
       const taken = await real.take(path, 1)
-      expectEqual(model, `churn: ${path} takes`, taken, model.take(path, 1))
+      for (const m of c.list) {
+        expectEqual(m, `churn send #${req.id}`, refused && showOutcome(refused), expected.get(m) && showOutcome(expected.get(m)!))
+        expectEqual(m, `churn: ${path} takes`, taken, expectedTaken.get(m))
+      }
       if (i % 3 !== 0 && taken.length > 0) {
-        const held = model.heldOf(model.ctlAt(path)!).length
-        expectEqual(model, `churn: ${path} replies`, await real.reply(path, held - 1, true), model.reply(path, held - 1, true))
+        const held = c.model.heldOf(c.model.ctlAt(path)!).length
+        const expectedReply = onEach(c, (m) => m.reply(path, held - 1, true))
+        const replied = await real.reply(path, held - 1, true)
+        for (const m of c.list) expectEqual(m, `churn: ${path} replies`, replied, expectedReply.get(m))
       }
     }
-    await compareAll(model, real, `after ${this} at ${path}`)
+    await step(c, real, `after ${this} at ${path}`)
   }
   toString(): string {
     return `churn(child#${this.child}, ${this.count})`

@@ -3,7 +3,8 @@
  * delivery, spawn and live child is compared; at the end of a history, the
  * invariants of "nothing lost" and a clean stop are checked.
  */
-import { type Model, type Outcome, sameOutcome, showOutcome } from "./model.js"
+import type { Dispatcher } from "effect-dispatcher"
+import { advanceAll, type Model, type Outcome, sameOutcome, showOutcome } from "./model.js"
 import type { Real } from "./real.js"
 
 export class Divergence extends Error {
@@ -25,8 +26,67 @@ export const expectEqual = (model: Model, what: string, actual: unknown, expecte
 const sortedMap = <V>(map: Map<string, V>): Array<[string, V]> =>
   [...map.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
 
+/**
+ * The models still consistent with everything observed. Usually one; more
+ * where two timers due at the same instant could run in either order with
+ * different effects (`advanceAll`), until an observation tells them apart.
+ */
+export class Candidates {
+  constructor(public list: Array<Model>) {}
+  /** the first candidate: commands are resolved against it (live children agree across candidates) */
+  get model(): Model {
+    return this.list[0]!
+  }
+  get rootRunning(): boolean {
+    return this.model.rootRunning
+  }
+  /** Time passes: every order of what is due at the same instant. */
+  advance(millis: number): void {
+    this.list = this.list.flatMap((m) => advanceAll(m, millis))
+  }
+}
+
+/** What the real dispatcher shows after a command (the asynchronous part, read once). */
+interface Observed {
+  readonly children: ReadonlyArray<Dispatcher.ChildInfo>
+  readonly stats: Dispatcher.Stats
+}
+
+/**
+ * One step: `expect` checks the command's own result against each candidate,
+ * then everything observable is compared; the candidates that diverge are
+ * dropped, and the step fails if none is left (reporting the first one's divergence).
+ */
+export const step = async (
+  candidates: Candidates,
+  real: Real,
+  when: string,
+  expect: (model: Model) => void = () => {}
+): Promise<void> => {
+  const observed: Observed = { children: await real.rootChildren(), stats: await real.stats() }
+  const survivors: Array<Model> = []
+  const seen = new Set<string>()
+  let first: unknown = undefined
+  for (const model of candidates.list) {
+    try {
+      expect(model)
+      compareWith(model, real, observed, when)
+      const print = candidates.list.length > 1 ? model.fingerprint() : ""
+      if (!seen.has(print)) {
+        seen.add(print)
+        survivors.push(model)
+      }
+    } catch (error) {
+      if (!(error instanceof Divergence)) throw error
+      first ??= error
+    }
+  }
+  if (survivors.length === 0) throw first
+  candidates.list = survivors
+}
+
 /** Everything observable, after one command. */
-export const compareAll = async (model: Model, real: Real, when: string): Promise<void> => {
+const compareWith = (model: Model, real: Real, observed: Observed, when: string): void => {
   if (real.violations.length > 0) fail(model, `${when}: ${real.violations.join("; ")}`)
   // every answer so far, and only those
   for (const [id, state] of model.requests) {
@@ -49,10 +109,10 @@ export const compareAll = async (model: Model, real: Real, when: string): Promis
   expectEqual(model, `${when}: live children`, sortedMap(real.liveChildren()), sortedMap(live))
   expectEqual(model, `${when}: spawns per path`, sortedMap(real.spawns), sortedMap(model.spawns))
   expectEqual(model, `${when}: deliveries per path`, sortedMap(real.delivered), sortedMap(model.delivered))
-  const children = [...(await real.rootChildren())].sort((a, b) => (a.key < b.key ? -1 : 1))
+  const children = [...observed.children].sort((a, b) => (a.key < b.key ? -1 : 1))
   const expected = model.rootChildren().sort((a, b) => (a.key < b.key ? -1 : 1))
   expectEqual(model, `${when}: Dispatcher.children(root)`, children, expected)
-  const stats = await real.stats()
+  const stats = observed.stats
   expectEqual(
     model,
     `${when}: Dispatcher.stats(root)`,
@@ -72,8 +132,21 @@ export const compareAll = async (model: Model, real: Real, when: string): Promis
 
 const isRefusal = (o: Outcome) => o._tag === "TooManyRequests" || o._tag === "Die"
 
-/** The invariants once a history has ended and the root has stopped. */
-export const finalChecks = async (model: Model, real: Real): Promise<void> => {
+/** The invariants once a history has ended and the root has stopped (for a candidate model). */
+export const finalChecks = async (candidates: Candidates, real: Real): Promise<void> => {
+  let first: unknown = undefined
+  for (const model of candidates.list) {
+    try {
+      return await finalChecksWith(model, real)
+    } catch (error) {
+      if (!(error instanceof Divergence)) throw error
+      first ??= error
+    }
+  }
+  throw first
+}
+
+const finalChecksWith = async (model: Model, real: Real): Promise<void> => {
   if (!model.rootStopped) fail(model, `the model's root has not stopped (${model.root.state})`)
   for (const [id, state] of model.requests) {
     if (state.answer === undefined) fail(model, `the model left #${id} unanswered`)

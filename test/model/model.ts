@@ -146,7 +146,7 @@ interface DownChild {
 type Child = CtlChild | ServeChild | DownChild
 
 export class Entry {
-  readonly mailbox: Array<number> = []
+  mailbox: Array<number> = []
   /** the mailbox has ended (a stop) */
   ended = false
   incarnation = 0
@@ -205,10 +205,94 @@ export class Model {
   private readonly delays: ReadonlyArray<number>
   /** inside `advance`: what happens is due at `now`, as a deadline may be */
   private timed = false
+  /**
+   * Where the order of two timers due at the same instant changes more than an
+   * answer, `advance` makes a choice: `choices[i]` is the i-th (false: the
+   * default order), and `choicePoints` counts those met. `advanceAll` explores them.
+   */
+  choices: ReadonlyArray<boolean> = []
+  choicePoints = 0
 
   constructor(readonly config: Config) {
     this.root = new Level("", rootKinds, config.rootCapacity, config.rootTimeout, undefined)
     this.delays = restartDelays[config.restart]
+  }
+
+  /** A deep copy, to explore another order of things due at the same instant. */
+  clone(): Model {
+    const copy = new Model(this.config)
+    const arrays = new Map<Array<number>, Array<number>>()
+    const array = (a: Array<number>) => {
+      let c = arrays.get(a)
+      if (c === undefined) arrays.set(a, c = [...a])
+      return c
+    }
+    const cloneLevel = (level: Level, parent: Entry | undefined): Level => {
+      const c = new Level(level.prefix, level.kinds, level.capacity, level.timeout, parent)
+      c.state = level.state
+      c.live = level.live
+      for (const [key, entry] of level.entries) c.entries.set(key, cloneEntry(entry, c))
+      for (const { key, mailbox } of level.leftovers) c.leftovers.push({ key, mailbox: array(mailbox) })
+      return c
+    }
+    const cloneEntry = (entry: Entry, level: Level): Entry => {
+      const c = new Entry(level, entry.key, entry.kind)
+      c.mailbox = array(entry.mailbox)
+      c.ended = entry.ended
+      c.incarnation = entry.incarnation
+      c.phase = entry.phase
+      c.restartAt = entry.restartAt
+      c.failures = entry.failures
+      c.lastCause = entry.lastCause
+      const child = entry.child
+      c.child = child === undefined
+        ? undefined
+        : child.tag === "ctl"
+        ? { tag: "ctl", held: [...child.held] }
+        : child.tag === "serve"
+        ? { ...child, batch: [...child.batch] }
+        : { tag: "down", level: cloneLevel(child.level, c) }
+      return c
+    }
+    const root = cloneLevel(this.root, undefined)
+    Object.assign(copy, { now: this.now, root, armed: this.armed, timed: this.timed })
+    for (const [id, state] of this.requests) copy.requests.set(id, { ...state })
+    for (const [path, n] of this.spawns) copy.spawns.set(path, n)
+    for (const [path, ids] of this.delivered) copy.delivered.set(path, [...ids])
+    Object.assign(copy.rootStats, this.rootStats)
+    copy.log.push(...this.log)
+    for (const [what, n] of this.coverage) copy.coverage.set(what, n)
+    for (const path of this.poisoned) copy.poisoned.add(path)
+    return copy
+  }
+
+  /** Everything that decides what happens next, to tell two explored models apart. */
+  fingerprint(): string {
+    const level = (l: Level): unknown => ({
+      s: l.state,
+      l: l.live,
+      o: l.leftovers.map((o) => [o.key, o.mailbox]),
+      e: [...l.entries.values()].map((e) => [
+        e.key,
+        e.mailbox,
+        e.ended,
+        e.incarnation,
+        e.phase,
+        e.restartAt,
+        e.failures,
+        e.lastCause,
+        e.child?.tag === "down" ? level(e.child.level) : e.child
+      ])
+    })
+    const requests = [...this.requests.values()].map((r) => [r.accepted, r.answer?.map(showOutcome), r.deadline, r.deadlineKey])
+    return JSON.stringify([this.now, level(this.root), requests, this.armed, [...this.poisoned], [...this.delivered]])
+  }
+
+  private choose(what: string): boolean {
+    const choice = this.choices[this.choicePoints++] ?? false
+    this.count(`order chosen at an instant: ${what}`)
+    if (choice) this.log.push(`(explored order: ${what})`)
+    return choice
   }
 
   private count(what: string): void {
@@ -472,6 +556,13 @@ export class Model {
     for (const level of this.levels()) {
       for (const entry of [...level.entries.values()]) {
         if (entry.phase === "restarting" && entry.restartAt <= now && level.entries.get(entry.key) === entry) {
+          // a successor whose spawn throws dies at once, and its disposal drops answered requests: whether a
+          // deadline due now came first decides between a successor and forgetting the key
+          if (
+            this.poisoned.has(entry.path) &&
+            entry.mailbox.some((id) => !this.isAnswered(id) && this.requests.get(id)!.deadline <= now) &&
+            this.choose("deadline before a failing restart")
+          ) this.expireDue()
           entry.phase = "active"
           entry.restartAt = Infinity
           this.log.push(`${entry.path} restarts`)
@@ -492,8 +583,13 @@ export class Model {
         }
       }
     }
+    this.expireDue()
+  }
+
+  /** The deadline timers: every request still unanswered at its deadline is answered RequestTimeout. */
+  private expireDue(): void {
     for (const [id, state] of this.requests) {
-      if (state.accepted && state.answer === undefined && state.deadline <= now) {
+      if (state.accepted && state.answer === undefined && state.deadline <= this.now) {
         this.answer(id, [{ _tag: "RequestTimeout", key: state.deadlineKey }])
       }
     }
@@ -815,4 +911,25 @@ export class Model {
       this.childEnded(level.parent, "success")
     }
   }
+}
+
+/**
+ * Every model `advance` may lead to: the default order of things due at the
+ * same instant, and each other order at each choice point met (see
+ * `Model.choices`), explored depth-first from copies of `model`.
+ */
+export const advanceAll = (model: Model, millis: number): Array<Model> => {
+  const out: Array<Model> = []
+  const explore = (choices: ReadonlyArray<boolean>) => {
+    const copy = model.clone()
+    copy.choices = choices
+    copy.choicePoints = 0
+    copy.advance(millis)
+    out.push(copy)
+    for (let i = choices.length; i < copy.choicePoints && out.length < 64; i++) {
+      explore([...choices, ...Array<boolean>(i - choices.length).fill(false), true])
+    }
+  }
+  explore([])
+  return out
 }

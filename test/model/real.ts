@@ -158,7 +158,7 @@ export class Real {
       yield* Scope.addFinalizer(
         self.rootScope,
         Effect.sync(() => {
-          self.rootFinalizer = { liveChildren: self.liveCount(), unanswered: self.unanswered() }
+          self.rootFinalizer = { liveChildren: self.liveCount(), unanswered: self.unanswered("sent") }
         })
       )
       const restart = restartSchedules[self.config.restart]
@@ -409,10 +409,15 @@ export class Real {
     return n
   }
 
-  /** requests accepted and not answered yet */
-  unanswered(): Array<number> {
+  /**
+   * Requests accepted and not answered yet. `"sent"`: only those sent with `send`, whose Deferred is at
+   * hand; a `call`'s answer is seen as its caller resumes, which may come a moment after the Deferred is
+   * completed (the callers and handlers waiting on it are resumed one after the other, synchronously).
+   */
+  unanswered(which: "all" | "sent" = "all"): Array<number> {
     const out: Array<number> = []
     for (const [id, record] of this.requests) {
+      if (which === "sent" && record.call !== undefined) continue
       const accepted = record.call !== undefined || (record.sent !== undefined && Exit.isSuccess(record.sent))
       if (accepted && this.answerOf(id) === undefined) out.push(id)
     }
