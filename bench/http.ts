@@ -4,8 +4,9 @@
  *   1. produce: 100 connections POST to 10 topics for 10 s;
  *   2. consume: 100 connections long-poll (auto-ack) 100 groups x 10 topics for 10 s,
  *      so the dispatcher tree holds up to 100 group consumers and 1,000 topic consumers;
- * read `/_stats`, stop the proxy with SIGTERM (it must exit 0), print requests/s,
- * latency p50/p99 and the dispatcher stats, and write them to bench/results/http.md.
+ * read `/_stats` (the `Dispatcher.tree`), stop the proxy with SIGTERM (it must exit 0),
+ * print requests/s, latency p50/p99 and the dispatcher stats, and write them to
+ * bench/results/http.md.
  *
  *   npm run bench:http
  *   npx tsx bench/http.ts --duration 3 --connections 50
@@ -13,6 +14,7 @@
 import { NodeServices } from "@effect/platform-node"
 import { Console, Deferred, Duration, Effect, Fiber, Stream } from "effect"
 import { ChildProcess, ChildProcessSpawner } from "effect/process"
+import type { Dispatcher } from "effect-dispatcher"
 import { mkdirSync, writeFileSync } from "node:fs"
 import { createRequire } from "node:module"
 import * as os from "node:os"
@@ -152,9 +154,10 @@ const program = Effect.gen(function*() {
   })
   yield* Console.log(report("consume", consume))
 
-  const stats = yield* Effect.tryPromise(() => fetch(`${url}/_stats`).then((r) => r.json() as Promise<any>))
-  const consumers = stats.consumers as ReadonlyArray<{ readonly topics: ReadonlyArray<unknown> }>
-  const topicConsumers = consumers.reduce((n, group) => n + group.topics.length, 0)
+  const tree = yield* Effect.tryPromise(() => fetch(`${url}/_stats`).then((r) => r.json() as Promise<Dispatcher.Tree>))
+  const topicLevels = tree.children.flatMap((group) => (group.downstream === undefined ? [] : [group.downstream]))
+  const stats = { groups: tree.stats, topics: sumStats(topicLevels.map((level) => level.stats)) }
+  const topicConsumers = topicLevels.reduce((n, level) => n + level.children.length, 0)
 
   // stop it as an operator would, and time it
   const stopStarted = Date.now()
@@ -164,7 +167,7 @@ const program = Effect.gen(function*() {
   yield* Fiber.join(reader).pipe(Effect.timeout("5 seconds"), Effect.ignore)
 
   const summary = {
-    groupConsumersLive: consumers.length,
+    groupConsumersLive: tree.children.length,
     topicConsumersLive: topicConsumers,
     groupsRegistered: lines.filter((l) => l.includes("group registered")).length,
     groupsDeregistered: lines.filter((l) => l.includes("group deregistered")).length,
@@ -172,7 +175,7 @@ const program = Effect.gen(function*() {
     stopMillis
   }
   yield* Console.log("dispatcher stats (/_stats):")
-  yield* Console.log(JSON.stringify({ groups: stats.groups, topics: stats.topics }, null, 2))
+  yield* Console.log(JSON.stringify(stats, null, 2))
   yield* Console.log(JSON.stringify(summary))
 
   const markdown = render([{ name: "produce", result: produce }, { name: "consume", result: consume }], stats, summary)
@@ -182,6 +185,24 @@ const program = Effect.gen(function*() {
   if (summary.exitCode !== 0) return yield* Effect.die(new Error(`the proxy exited ${summary.exitCode} on SIGTERM`))
 }).pipe(Effect.scoped, Effect.provide(NodeServices.layer))
 
+/** The topic level is one dispatcher per live group: add them up. */
+const sumStats = (all: ReadonlyArray<Dispatcher.Stats>): Dispatcher.Stats => {
+  const add = (pick: (s: Dispatcher.Stats) => number) => all.reduce((n, s) => n + pick(s), 0)
+  return {
+    live: add((s) => s.live),
+    spawned: add((s) => s.spawned),
+    successors: add((s) => s.successors),
+    failures: add((s) => s.failures),
+    accepted: add((s) => s.accepted),
+    rejected: {
+      tooManyRequests: add((s) => s.rejected.tooManyRequests),
+      unavailable: add((s) => s.rejected.unavailable),
+      requestTimeout: add((s) => s.rejected.requestTimeout),
+      childFailed: add((s) => s.rejected.childFailed)
+    }
+  }
+}
+
 const statuses = (result: Result) =>
   Object.entries(result.statusCodeStats).map(([code, { count }]) => `${code}: ${count}`).join(", ")
 
@@ -189,13 +210,17 @@ const report = (name: string, result: Result) =>
   `${name}: ${Math.round(result.requests.average)} req/s (${result.requests.total} in ${result.duration.toFixed(1)} s), ` +
   `latency p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms; statuses ${statuses(result)}; errors ${result.errors}`
 
-const render = (phases: ReadonlyArray<Phase>, stats: any, summary: Record<string, number>) => {
+const render = (
+  phases: ReadonlyArray<Phase>,
+  stats: { readonly groups: Dispatcher.Stats; readonly topics: Dispatcher.Stats },
+  summary: Record<string, number>
+) => {
   const load = os.loadavg().map((l) => l.toFixed(2)).join(" ")
   const row = ({ name, result }: Phase) =>
     `| ${name} | ${Math.round(result.requests.average)} | ${result.requests.total} | ${result.latency.p50} | ${result.latency.p99} | ${statuses(result)} | ${result.errors} |`
-  const rejected = (s: any) =>
+  const rejected = (s: Dispatcher.Stats) =>
     `${s.rejected.tooManyRequests} / ${s.rejected.requestTimeout} / ${s.rejected.unavailable} / ${s.rejected.childFailed}`
-  const level = (name: string, s: any) =>
+  const level = (name: string, s: Dispatcher.Stats) =>
     `| ${name} | ${s.accepted} | ${s.spawned} | ${s.live} | ${s.successors} | ${s.failures} | ${rejected(s)} |`
   return [
     "# HTTP load on the pixy proxy",
@@ -210,7 +235,7 @@ const render = (phases: ReadonlyArray<Phase>, stats: any, summary: Record<string
     "|---|---|---|---|---|---|---|",
     ...phases.map(row),
     "",
-    "Dispatcher stats at the end (`GET /_stats`; the topic level sums every group's topic dispatcher):",
+    "Dispatcher stats at the end (`GET /_stats`, the `Dispatcher.tree`; the topic level sums the topic dispatchers of the live groups):",
     "",
     "| level | accepted | spawned | live | successors | failures | rejected 429 / 408 / 503 / failed |",
     "|---|---|---|---|---|---|---|",

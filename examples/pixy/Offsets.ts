@@ -102,6 +102,8 @@ export class Offsets extends Context.Service<Offsets, {
         return cursor
       }
 
+      // Never half done: a long poll interrupted meanwhile (its client went away, its
+      // deadline passed) is interrupted before the cursor moves or after the record is read.
       const claim = Effect.fnUntraced(function*(group: string, topic: string, mode: AckMode) {
         const end = yield* log.end(topic)
         const now = yield* Clock.currentTimeMillis
@@ -114,7 +116,7 @@ export class Offsets extends Context.Service<Offsets, {
           onNone: () => ({ _tag: "Empty", redeliveryAt: cursor.redeliveryAt() }) as const,
           onSome: (record) => ({ _tag: "Claimed", record }) as const
         })
-      })
+      }, Effect.uninterruptible)
 
       return Offsets.of({
         claim,

@@ -7,15 +7,17 @@
  *
  * Closing it is the graceful stop. Layers release in reverse order of
  * building, so the stop is built last, after the server is serving:
- *   1. the consumer tree stops: polls in flight, and any that arrive now, are
+ *   1. the consumer tree stops (`Dispatcher.shutdown`): its topic consumers are
+ *      interrupted at once, so polls in flight, and any that arrive now, are
  *      answered `503`;
  *   2. the server stops accepting and waits for those answers to go out;
- *   3. the services are released.
+ *   3. the services are released (the tree's own Scope finds it stopped).
  * Without step 1 first, the server would wait for every long poll to time out.
  */
 import { NodeHttpServer } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
 import { HttpRouter } from "effect/http"
+import { Dispatcher } from "effect-dispatcher"
 import { createServer } from "node:http"
 import { PixyConfig } from "./Config.js"
 import { Consumers } from "./Consumers.js"
@@ -40,7 +42,7 @@ const StopConsumersFirst = Layer.effectDiscard(
     const consumers = yield* Consumers
     yield* Effect.addFinalizer(() =>
       Effect.logInfo("stopping: polls in flight are answered 503").pipe(
-        Effect.andThen(consumers.stop),
+        Effect.andThen(Dispatcher.shutdown(consumers)),
         Effect.andThen(Effect.logInfo("consumers stopped; closing the server"))
       )
     )

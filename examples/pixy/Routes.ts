@@ -7,7 +7,7 @@
  *   POST /topics/:topic/acks?group=G&partition=P&offset=O   acknowledge; 200 {}
  *   GET  /topics/:topic/offsets?group=G         [{partition, begin, end, count, offset, lag, offered}]
  *   GET  /topics                                the topics
- *   GET  /_stats                                the dispatcher tree
+ *   GET  /_stats                                the dispatcher tree (`Dispatcher.tree`)
  *
  * Errors are JSON `{ error, ... }` with Kafka-Pixy's status codes: 400 bad
  * parameter, 408 long-polling timeout, 429 mailbox full (with `Retry-After`
@@ -16,6 +16,7 @@
 import { Effect, Layer, Schema } from "effect"
 import { Base64 } from "effect/encoding"
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
+import { Dispatcher } from "effect-dispatcher"
 import { Consumers, type ConsumeError } from "./Consumers.js"
 import { Log, type LogRecord, partition } from "./Log.js"
 import { Offsets } from "./Offsets.js"
@@ -74,6 +75,10 @@ const json = (body: unknown, status = 200, headers?: Record<string, string>) =>
 
 const badRequest = (message: string) => json({ error: message.replace(/\s*\n\s*/g, " ") }, 400)
 
+/** For people and `curl`: indented. */
+const prettyJson = (body: unknown) =>
+  HttpServerResponse.text(`${JSON.stringify(body, null, 2)}\n`, { contentType: "application/json" })
+
 /** Kafka-Pixy's consume response: key and value base64, the key `null` when there is none. */
 const messageBody = (record: LogRecord) => ({
   key: record.key === undefined ? null : Base64.encode(record.key),
@@ -131,7 +136,7 @@ export const Routes: Layer.Layer<never, never, HttpRouter.HttpRouter | Consumers
       if (params.noAck !== undefined && params.ackOffset !== undefined) {
         return badRequest("noAck cannot be combined with ackPartition and ackOffset")
       }
-      return yield* consumers.consume({
+      return yield* Dispatcher.call(consumers, {
         group: params.group,
         topic: params.topic,
         mode: params.noAck === undefined ? "explicit" : "auto",
@@ -158,7 +163,7 @@ export const Routes: Layer.Layer<never, never, HttpRouter.HttpRouter | Consumers
       HttpRouter.route("POST", "/topics/:topic/acks", ack),
       HttpRouter.route("GET", "/topics/:topic/offsets", groupOffsets),
       HttpRouter.route("GET", "/topics", Effect.map(log.topics, (topics) => json(topics))),
-      HttpRouter.route("GET", "/_stats", Effect.map(consumers.stats, (stats) => json(stats)))
+      HttpRouter.route("GET", "/_stats", Effect.map(Dispatcher.tree(consumers), prettyJson))
     ] as const
   })
 )

@@ -7,6 +7,7 @@ import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber, Stream } from "effect"
 import { ChildProcess, ChildProcessSpawner } from "effect/process"
+import type { Dispatcher } from "effect-dispatcher"
 import { fileURLToPath } from "node:url"
 
 const root = fileURLToPath(new URL("../..", import.meta.url))
@@ -56,8 +57,8 @@ describe("pixy main", () => {
       )
       // wait until the three are in the tree
       for (;;) {
-        const stats = yield* Effect.tryPromise(() => fetch(`${url}/_stats`).then((r) => r.json() as Promise<{ groups: { accepted: number } }>))
-        if (stats.groups.accepted === 3) break
+        const tree = yield* Effect.tryPromise(() => fetch(`${url}/_stats`).then((r) => r.json() as Promise<Dispatcher.Tree>))
+        if (tree.stats.accepted === 3) break
         yield* Effect.sleep("25 millis")
       }
       const start = Date.now()

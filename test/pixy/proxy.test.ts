@@ -4,6 +4,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber } from "effect"
+import { Dispatcher } from "effect-dispatcher"
 import { decode, eventually, type Message, startProxy, timed } from "./support.js"
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i)
@@ -46,9 +47,10 @@ describe("pixy proxy", () => {
           assert.deepStrictEqual(offsets.body, [{ partition: 0, begin: 0, end: 500, count: 500, offset: 500, lag: 0, offered: 0 }])
         }
       }
-      const stats = yield* proxy.stats
-      assert.strictEqual(stats.groups.rejected.tooManyRequests, 0)
-      assert.strictEqual(stats.groups.failures, 0)
+      const tree = yield* proxy.tree
+      assert.strictEqual(tree.stats.rejected.tooManyRequests, 0)
+      assert.strictEqual(tree.stats.failures, 0)
+      assert.deepStrictEqual(tree.children.map((group) => group.key).sort(), ["blue", "green"])
     }).pipe(Effect.scoped))
 
   it.live("a consumer on an empty topic gets 408 once the long-polling timeout passes", () =>
@@ -81,7 +83,7 @@ describe("pixy proxy", () => {
         Effect.forEach(range(20), () => proxy.consume("burst", "g", "noAck"), { concurrency: "unbounded" })
       )
       // every poll has been accepted or shed at the root
-      yield* eventually(Effect.map(proxy.stats, (s) => s.groups.accepted + s.groups.rejected.tooManyRequests === 20))
+      yield* eventually(Effect.map(proxy.tree, (t) => t.stats.accepted + t.stats.rejected.tooManyRequests === 20))
       yield* Effect.forEach(range(20), (i) => proxy.produce("burst", `m${i}`), { discard: true })
       const replies = yield* Fiber.join(burst)
 
@@ -147,29 +149,35 @@ describe("pixy proxy", () => {
       yield* proxy.produce("idle", "one")
       assert.strictEqual((yield* proxy.consume("idle", "sleepy", "noAck")).status, 200)
       const servedAt = Date.now()
-      const before = yield* proxy.stats
-      assert.deepStrictEqual(before.consumers.map((c: any) => [c.group, c.topics.map((t: any) => t.topic)]), [["sleepy", ["idle"]]])
-      assert.strictEqual(before.topics.live >= 1, true)
+      const before = yield* proxy.tree
+      assert.deepStrictEqual(before.children.map((group) => [group.key, group.downstream?.children.map((t) => t.key)]), [["sleepy", ["idle"]]])
+      assert.deepStrictEqual([before.stats.spawned, before.children[0]!.downstream!.stats.live], [1, 1])
+      assert.strictEqual(before.children[0]!.downstream!.path, "groups/sleepy/topics")
 
-      yield* eventually(Effect.map(proxy.stats, (s) => s.consumers.length === 0))
+      yield* eventually(Effect.map(proxy.tree, (t) => t.children.length === 0))
       assert.isAtLeast(Date.now() - servedAt, 250)
-      const idle = yield* proxy.stats
-      assert.strictEqual(idle.groups.live, 0)
+      const idle = yield* proxy.tree
+      assert.strictEqual(idle.stats.live, 0)
 
       yield* proxy.produce("idle", "two")
       const reply = yield* proxy.consume("idle", "sleepy", "noAck")
       assert.deepStrictEqual([reply.status, decode(reply.body.value)], [200, "two"])
-      const after = yield* proxy.stats
-      assert.strictEqual(after.groups.spawned, 2)
-      assert.deepStrictEqual(after.consumers.map((c: any) => c.group), ["sleepy"])
-      assert.isAbove(after.consumers[0].topics[0].incarnation, before.consumers[0].topics[0].incarnation)
+      const after = yield* proxy.tree
+      // a new group consumer, with a topic dispatcher and a topic consumer of its own
+      assert.strictEqual(after.stats.spawned, 2)
+      assert.deepStrictEqual(after.children.map((group) => [group.key, group.downstream?.children.map((t) => t.key)]), [["sleepy", ["idle"]]])
+      assert.strictEqual(after.children[0]!.downstream!.stats.spawned, 1)
     }).pipe(Effect.scoped))
 
   it.live("a poll whose client goes away takes no message", () =>
     Effect.gen(function*() {
       const proxy = yield* startProxy({ PIXY_LONG_POLLING_TIMEOUT: "5 seconds" })
       const gone = yield* Effect.forkChild(proxy.consume("drops", "g", "noAck"))
-      yield* eventually(Effect.map(proxy.stats, (s) => s.topics.accepted === 1 && s.consumers.length === 1))
+      // the poll is in its topic consumer's hands: accepted, and no longer in the mailbox
+      yield* eventually(Effect.map(proxy.tree, (t) => {
+        const topics = t.children[0]?.downstream
+        return topics?.stats.accepted === 1 && topics.children[0]?.mailboxSize === 0
+      }))
       yield* Fiber.interrupt(gone)
       yield* Effect.sleep("100 millis")
       yield* proxy.produce("drops", "kept")
@@ -183,7 +191,7 @@ describe("pixy proxy", () => {
       const polls = yield* Effect.forkChild(
         Effect.forEach(range(10), (i) => proxy.consume(`t${i % 3}`, `g${i % 2}`, "noAck"), { concurrency: "unbounded" })
       )
-      yield* eventually(Effect.map(proxy.stats, (s) => s.groups.accepted === 10))
+      yield* eventually(Effect.map(proxy.tree, (t) => t.stats.accepted === 10))
       const [, millis] = yield* timed(proxy.stop)
       const replies = yield* Fiber.join(polls)
       assert.deepStrictEqual(replies.map((r) => r.status), range(10).map(() => 503))
@@ -197,7 +205,7 @@ describe("pixy proxy", () => {
   it.live("once the consumers are stopping, a new poll gets 503 while the server still answers", () =>
     Effect.gen(function*() {
       const proxy = yield* startProxy()
-      yield* proxy.consumers.stop
+      yield* Dispatcher.shutdown(proxy.consumers)
       const reply = yield* proxy.consume("late", "g", "noAck")
       assert.deepStrictEqual([reply.status, reply.body.error], [503, "service is shutting down"])
       assert.strictEqual((yield* proxy.request("POST", "/topics/late/messages", "x")).status, 200)

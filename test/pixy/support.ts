@@ -3,9 +3,10 @@
  * free one) in a Scope the test controls, and a small HTTP client over real
  * sockets (undici).
  */
-import { ConfigProvider, Context, Effect, Exit, Layer, Metric, References, Scope } from "effect"
+import { ConfigProvider, Context, Effect, Exit, Layer, References, Scope } from "effect"
 import { NodeHttpClient } from "@effect/platform-node"
 import { HttpClient, HttpClientRequest, HttpServer } from "effect/http"
+import type { Dispatcher } from "effect-dispatcher"
 import { PixyConfig } from "../../examples/pixy/Config.js"
 import { Consumers } from "../../examples/pixy/Consumers.js"
 import { ProxyLive } from "../../examples/pixy/Proxy.js"
@@ -33,7 +34,8 @@ export interface Proxy {
   /** one long poll; `noAck` for auto-ack */
   readonly consume: (topic: string, group: string, query?: string) => Effect.Effect<Reply>
   readonly ack: (topic: string, group: string, offset: number) => Effect.Effect<Reply>
-  readonly stats: Effect.Effect<any>
+  /** `GET /_stats`: the dispatcher tree, groups at the root, topics below */
+  readonly tree: Effect.Effect<Dispatcher.Tree>
 }
 
 /** Start a proxy with these `PIXY_*` variables (on a free port); it stops with the test's Scope. */
@@ -47,9 +49,7 @@ export const startProxy = (env: Record<string, string> = {}) =>
     const context = yield* Layer.buildWithScope(
       ProxyLive.pipe(
         Layer.provide(config),
-        Layer.provide(Layer.succeed(References.MinimumLogLevel, "Warn")),
-        // metrics of its own, so /_stats counts this proxy only
-        Layer.provide(Layer.succeed(Metric.MetricRegistry, new Map()))
+        Layer.provide(Layer.succeed(References.MinimumLogLevel, "Warn"))
       ),
       scope
     )
@@ -79,7 +79,7 @@ export const startProxy = (env: Record<string, string> = {}) =>
       consume: (topic, group, query) =>
         request("GET", `/topics/${topic}/messages?group=${group}${query === undefined ? "" : `&${query}`}`),
       ack: (topic, group, offset) => request("POST", `/topics/${topic}/acks?group=${group}&partition=0&offset=${offset}`),
-      stats: Effect.map(request("GET", "/_stats"), (reply) => reply.body)
+      tree: Effect.map(request("GET", "/_stats"), (reply) => reply.body as Dispatcher.Tree)
     }
     return proxy
   })
