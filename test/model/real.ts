@@ -411,8 +411,9 @@ export class Real {
 
   /**
    * Requests accepted and not answered yet. `"sent"`: only those sent with `send`, whose Deferred is at
-   * hand; a `call`'s answer is seen as its caller resumes, which may come a moment after the Deferred is
-   * completed (the callers and handlers waiting on it are resumed one after the other, synchronously).
+   * hand; a `call`'s answer is seen as its caller resumes, which may come after the root's enclosing
+   * finalizers (EXCLUDED there: known problem "a caller resumes after the root's enclosing finalizers",
+   * see known-bugs.test.ts).
    */
   unanswered(which: "all" | "sent" = "all"): Array<number> {
     const out: Array<number> = []
