@@ -194,6 +194,7 @@ const sumStats = (all: ReadonlyArray<Dispatcher.Stats>): Dispatcher.Stats => {
     successors: add((s) => s.successors),
     failures: add((s) => s.failures),
     accepted: add((s) => s.accepted),
+    withdrawn: add((s) => s.withdrawn),
     rejected: {
       tooManyRequests: add((s) => s.rejected.tooManyRequests),
       unavailable: add((s) => s.rejected.unavailable),

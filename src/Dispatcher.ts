@@ -301,6 +301,8 @@ export interface Stats {
   /** children that ended by failure or defect */
   readonly failures: number
   readonly accepted: number
+  /** accepted requests whose caller stopped waiting (an interrupted `call`) before they were answered */
+  readonly withdrawn: number
   /** requests the dispatcher refused or answered with an error, by error */
   readonly rejected: {
     readonly tooManyRequests: number
@@ -532,7 +534,7 @@ export const layerConfig = <Self, Req, Res, E, R>(
 /**
  * The dispatcher's metrics, each series tagged `dispatcher` with the
  * dispatcher's `name` (every dispatcher of a name adds to the same series) and
- * `requests` also with `outcome` (`accepted`, `too_many_requests`,
+ * `requests` also with `outcome` (`accepted`, `withdrawn`, `too_many_requests`,
  * `unavailable`, `request_timeout`, `child_failed`). They are read when
  * snapshotted, from counters the dispatcher keeps anyway: no cost per request.
  *

@@ -174,10 +174,12 @@ describe("requestTimeout", () => {
       yield* settle
       assert.strictEqual(interrupted, 1)
       // the child goes on serving
-      const next = yield* Effect.forkChild(Dispatcher.call(d, rq("a", "", 2)))
+      const next = yield* Dispatcher.send(d, rq("a", "", 2))
       yield* TestClock.adjust("1 minute")
-      assert.strictEqual((yield* Effect.flip(Fiber.join(next)))._tag, "RequestTimeout")
+      assert.strictEqual((yield* errorOf(next))._tag, "RequestTimeout")
       assert.strictEqual(interrupted, 2)
+      const stats = yield* Dispatcher.stats(d)
+      assert.deepStrictEqual([stats.accepted, stats.withdrawn, stats.rejected.requestTimeout], [2, 1, 1])
     }).pipe(Effect.scoped))
 
   it.effect("an answer before the deadline stands; the deadline then does nothing", () =>

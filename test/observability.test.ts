@@ -34,6 +34,7 @@ describe("stats and children", () => {
         successors: 1,
         failures: 1,
         accepted: 3,
+        withdrawn: 0,
         rejected: { tooManyRequests: 1, unavailable: 0, requestTimeout: 1, childFailed: 0 }
       })
       assert.deepStrictEqual(yield* Dispatcher.children(d), [

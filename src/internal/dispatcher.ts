@@ -52,6 +52,7 @@ const Gone = 4
 /** @internal */
 export interface Counters {
   accepted: number
+  withdrawn: number
   spawned: number
   successors: number
   failures: number
@@ -76,6 +77,7 @@ export class Core implements Counters {
   /** successors waiting out a restart delay, not yet spawned */
   restarting = 0
   accepted = 0
+  withdrawn = 0
   spawned = 0
   successors = 0
   failures = 0
@@ -731,6 +733,7 @@ export const stats = (core: Core): Dispatcher.Stats => ({
   successors: core.successors,
   failures: core.failures,
   accepted: core.accepted,
+  withdrawn: core.withdrawn,
   rejected: {
     tooManyRequests: core.tooManyRequests,
     unavailable: core.unavailable,

@@ -9,7 +9,8 @@ import type { Counters } from "./dispatcher.js"
  * @internal
  */
 export const requests = Metric.counter("dispatcher_requests_total", {
-  description: "Requests by outcome: accepted, or refused/answered by the dispatcher with an error",
+  description:
+    "Requests by outcome: accepted; withdrawn by their caller; refused or answered by the dispatcher with an error",
   incremental: true
 })
 
@@ -46,6 +47,7 @@ type CounterField = keyof Counters
 
 const outcomes: ReadonlyArray<readonly [string, CounterField]> = [
   ["accepted", "accepted"],
+  ["withdrawn", "withdrawn"],
   ["too_many_requests", "tooManyRequests"],
   ["unavailable", "unavailable"],
   ["request_timeout", "requestTimeout"],
@@ -60,6 +62,7 @@ class Aggregate {
   readonly sources = new Set<Source>()
   readonly retired: Record<CounterField, number> = {
     accepted: 0,
+    withdrawn: 0,
     spawned: 0,
     successors: 0,
     failures: 0,

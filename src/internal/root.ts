@@ -130,10 +130,10 @@ const sent = (
 
 const answered = (core: Core, placement: Placement): Effect.Effect<any, any> => {
   // the child may have answered inside the send already: then there is nothing to wait for
-  if (placement instanceof EnvelopeImpl) return placement.deferred.effect ?? awaitOrWithdraw(placement.deferred)
+  if (placement instanceof EnvelopeImpl) return placement.deferred.effect ?? awaitOrWithdraw(core, placement.deferred)
   if (placement instanceof Wait) {
     const deferred = placement.envelope.deferred
-    return Effect.flatMap(waited(core, placement), () => awaitOrWithdraw(deferred))
+    return Effect.flatMap(waited(core, placement), () => awaitOrWithdraw(core, deferred))
   }
   return placement
 }
@@ -143,7 +143,7 @@ const answered = (core: Core, placement: Placement): Effect.Effect<any, any> => 
  * its request: the request is answered with the interruption, so a child that
  * has not taken it yet skips it instead of serving nobody.
  */
-const awaitOrWithdraw = <A, E>(deferred: Deferred.Deferred<A, E>): Effect.Effect<A, E> =>
+const awaitOrWithdraw = <A, E>(core: Core, deferred: Deferred.Deferred<A, E>): Effect.Effect<A, E> =>
   Effect.callback<A, E>((resume) => {
     if (deferred.effect) return resume(deferred.effect)
     ;(deferred.resumes ??= []).push(resume)
@@ -153,7 +153,7 @@ const awaitOrWithdraw = <A, E>(deferred: Deferred.Deferred<A, E>): Effect.Effect
         const index = resumes.indexOf(resume)
         if (index >= 0) resumes.splice(index, 1)
       }
-      Deferred.doneUnsafe(deferred, withdrawn)
+      if (Deferred.doneUnsafe(deferred, withdrawn)) core.withdrawn++
     })
   })
 
