@@ -135,7 +135,8 @@ const whileUnanswered = <A, E, R>(
 ): Effect.Effect<Exit.Exit<A, E>, never, R> =>
   Effect.flatMap(Effect.forkChild(handler, { startImmediately: true }), (fiber) => {
     if (fiber.pollUnsafe() !== undefined) return Effect.succeed(fiber.pollUnsafe()!)
-    const interrupt = () => fiber.interruptUnsafe()
+    // on the next tick: completing the Deferred resumes its caller first, whatever the order of registration
+    const interrupt = () => fiber.currentDispatcher.scheduleTask(() => fiber.interruptUnsafe(), 0)
     ;(deferred.resumes ??= []).push(interrupt)
     return Effect.ensuring(
       Fiber.await(fiber),

@@ -158,7 +158,7 @@ export class Real {
       yield* Scope.addFinalizer(
         self.rootScope,
         Effect.sync(() => {
-          self.rootFinalizer = { liveChildren: self.liveCount(), unanswered: self.unanswered("sent") }
+          self.rootFinalizer = { liveChildren: self.liveCount(), unanswered: self.unanswered() }
         })
       )
       const restart = restartSchedules[self.config.restart]
@@ -409,16 +409,10 @@ export class Real {
     return n
   }
 
-  /**
-   * Requests accepted and not answered yet. `"sent"`: only those sent with `send`, whose Deferred is at
-   * hand; a `call`'s answer is seen as its caller resumes, which may come after the root's enclosing
-   * finalizers (EXCLUDED there: known problem "a caller resumes after the root's enclosing finalizers",
-   * see known-bugs.test.ts).
-   */
-  unanswered(which: "all" | "sent" = "all"): Array<number> {
+  /** Requests accepted and not answered yet (a `call`'s answer is seen as its caller resumes). */
+  unanswered(): Array<number> {
     const out: Array<number> = []
     for (const [id, record] of this.requests) {
-      if (which === "sent" && record.call !== undefined) continue
       const accepted = record.call !== undefined || (record.sent !== undefined && Exit.isSuccess(record.sent))
       if (accepted && this.answerOf(id) === undefined) out.push(id)
     }

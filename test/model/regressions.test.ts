@@ -4,7 +4,7 @@
  * unless KNOWN_BUGS=1, with its exclusion from the histories (see README.md).
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Exit, Fiber, Scope } from "effect"
 import { TestClock } from "effect/testing"
 import { Dispatcher } from "effect-dispatcher"
 
@@ -33,4 +33,30 @@ describe("found by the model-based histories", () => {
       yield* TestClock.adjust("1 second")
       assert.strictEqual(calls, 1, "a successor cancelled by the stop was never spawned")
     }).pipe(Effect.scoped))
+
+  // DESIGN 7: the root's enclosing finalizers run "after all its children have ended and the leftovers were
+  // answered". Found as: a call's caller resumed only after them, because the hook serve adds to the request's
+  // Deferred (to interrupt its handler) ran first and the whole end of the stop ran inside it. Fixed by having
+  // the hook interrupt the handler on the next tick.
+  it.effect("a caller resumes with its answer before the root's enclosing finalizers run", () =>
+    Effect.gen(function*() {
+      const events: Array<string> = []
+      const scope = yield* Scope.make()
+      yield* Scope.addFinalizer(scope, Effect.sync(() => events.push("enclosing finalizer")))
+      const d = yield* Dispatcher.make<string, string>({
+        keyOf: (s) => s,
+        spawn: (child) => Dispatcher.serve(child, () => Effect.as(Effect.sleep(40), "ok"))
+      }, { requestTimeout: 40 }).pipe(Scope.provide(scope))
+      const caller = yield* Effect.forkChild(
+        Dispatcher.call(d, "a").pipe(Effect.exit, Effect.tap((exit) => Effect.sync(() => events.push(`caller: ${exit._tag}`))))
+      )
+      yield* settle
+      // the stop waits for the serve child, whose handler runs until the request's deadline
+      const closing = yield* Effect.forkChild(Scope.close(scope, Exit.void))
+      yield* settle
+      yield* TestClock.adjust(40)
+      yield* Fiber.join(closing)
+      yield* Fiber.join(caller)
+      assert.deepStrictEqual(events, ["caller: Failure", "enclosing finalizer"])
+    }))
 })
