@@ -111,7 +111,8 @@ const num = (n: number, unit: Figure["unit"]): string => {
   }
 }
 
-const times = (r: number): string => (r >= 100 ? `${r.toFixed(0)}×` : r >= 10 ? `${r.toFixed(1)}×` : `${r.toFixed(2)}×`)
+const times = (r: number): string =>
+  r >= 100 ? `${r.toFixed(0)}×` : r >= 10 ? `${r.toFixed(1)}×` : r >= 0.01 ? `${r.toFixed(2)}×` : `${r.toPrecision(2)}×`
 
 const cell = (s: Stat | undefined, unit: Figure["unit"]): string =>
   s === undefined ? "" : s.n === 1 ? num(s.median, unit) : `${num(s.median, unit)} (${num(s.min, unit)}–${num(s.max, unit)})`
@@ -229,12 +230,17 @@ export const render = (
         let text: string
         if (s !== undefined) {
           text = cell(s, figure.unit)
-          if (peer !== THIS && mine !== undefined && figure.unit !== "x") text += ` · ${times(s.median / mine.median)}`
+          if (peer !== THIS && mine !== undefined && mine.median > 0 && figure.unit !== "x") {
+            text += ` · ${times(s.median / mine.median)}`
+          }
           if (peer === THIS) text = `**${text}**`
           if ((figure.workload === "w4" || figure.workload === "w5") && plan.idleChildren[peer] !== plan.idleChildren[THIS]) {
             text += ` ${noteFor(`${peer}: W4/W5 with ${plan.idleChildren[peer]?.toLocaleString("en-US")} idle children (${plan.idleChildren[THIS]?.toLocaleString("en-US")} for the others): spawning each entity costs it about as much as a W2 call, so 100,000 take minutes per repetition.`)}`
           }
-          if (figure.workload === "w5") text += ` ${noteFor(`${peer} stops by ${plan.stopKinds[peer]}.`)}`
+          if (figure.workload === "w5") text += ` ${noteFor(`How ${peer} stops: ${plan.stopKinds[peer]}.`)}`
+          if (figure.id === "w6-rejected" && s.max === 0) {
+            text += ` ${noteFor(`${peer} shed nothing in W6's overload: its mailbox never held 64 requests, since it wakes an idle child inside the sender's call and an instant handler answers before the next caller runs. Its rejection cost is timed on a child that never answers, like every peer's.`)}`
+          }
           const note = plan.notes[figure.workload]?.[peer]
           if (note !== undefined) text += ` ${noteFor(`${peer}: ${note}.`)}`
         } else if (na !== undefined) {
@@ -249,7 +255,7 @@ export const render = (
         row.push(text)
       }
       const floor = get(FLOOR, figure.id)
-      row.push(mine && floor && figure.unit !== "x" ? times(mine.median / floor.median) : "")
+      row.push(mine && floor && floor.median > 0 && figure.unit !== "x" ? times(mine.median / floor.median) : "")
       if (withTargets) {
         const relevant = targetChecks.filter((c) => figureOfCheck(c) === figure.id)
         row.push(relevant.map((c) => `${verdict(c.pass)} ${c.target.replace(/ for 100,000.*$/, "")}`).join("; "))
@@ -409,8 +415,9 @@ const chart = (
         const w = Math.max(Math.abs(end - one), 2)
         parts.push(`<rect x="${x0.toFixed(1)}" y="${y}" width="${w.toFixed(1)}" height="${bar}" fill="${colors[p]}"/>`)
         const label = `${times(r)}  (${num(s.median, "rate")}/s)`
-        const lx = r >= 1 ? Math.max(end, one + 2) + 6 : x0 - 6
-        parts.push(`<text x="${lx.toFixed(1)}" y="${y + bar - 4}" text-anchor="${r >= 1 ? "start" : "end"}" fill="#222">${escape(label)}</text>`)
+        // labels to the right of the bar or of the 1× line, never over the names
+        const lx = Math.max(end, one + 2) + 6
+        parts.push(`<text x="${lx.toFixed(1)}" y="${y + bar - 4}" fill="#222">${escape(label)}</text>`)
       }
       y += bar + gap
     }

@@ -8,6 +8,8 @@
  *   npm run bench                  # full: 3 repetitions, every workload (several minutes)
  *   npm run bench:quick            # under a minute: 1 repetition, fewer workloads, shorter runs
  *   npx tsx bench/run.ts --reps 5 --peers effect-dispatcher,effect-floor --workloads w1-k1,w2
+ *   npx tsx bench/run.ts --render bench/results/latest.raw.json   # the report again, from saved figures
+ *   npx tsx bench/run.ts --update --peers effect-cluster --workloads w6   # re-measure some, keep the rest
  */
 import { spawn } from "node:child_process"
 import { createHash } from "node:crypto"
@@ -35,6 +37,8 @@ const reps = Number(argValue("--reps") ?? (quick ? 1 : 3))
 const onlyPeers = argValue("--peers")?.split(",") as Array<PeerName> | undefined
 const onlyWorkloads = argValue("--workloads")?.split(",") as Array<WorkloadName> | undefined
 const outDir = argValue("--out") ?? join(here, "results")
+/** --update: measure the selected (peer, workload) pairs again and merge them into the last run's figures */
+const update = process.argv.includes("--update")
 
 /**
  * --quick keeps the suite under a minute on an idle machine: one repetition,
@@ -162,15 +166,8 @@ const sourceStamp = (): string => {
   return `${commit} (src sha256 ${hash.digest("hex").slice(0, 12)})`
 }
 
-const main = async () => {
-  const major = Number(process.versions.node.split(".")[0])
-  if (major < 22) {
-    console.error(`warning: Node ${process.version}; Effect 4 wants Node 22+ (run through npm so node_modules/.bin/node is used)`)
-  }
-  const peers = peerNames.filter((p) => onlyPeers === undefined || onlyPeers.includes(p))
-  const workloads = workloadNames.filter((w) => onlyWorkloads === undefined || onlyWorkloads.includes(w))
-
-  // what each peer cannot do, and how many idle children it is given
+/** What each peer cannot do (n/a), what --quick leaves out, and each peer's notes. */
+const planFor = async (quick: boolean): Promise<Plan> => {
   const plan: Plan = { notApplicable: {}, skipped: {}, stopKinds: {}, idleChildren: {}, notes: {} }
   for (const name of peerNames) {
     const peer = await loadPeer(name)
@@ -184,6 +181,33 @@ const main = async () => {
       else if (quick && quickSkips[workload]?.includes(name)) (plan.skipped[workload] ??= {})[name] = "--quick"
     }
   }
+  return plan
+}
+
+/** `--render <raw.json>`: render latest.md and latest.svg again from saved measurements. */
+const rerender = async (file: string) => {
+  const raw = JSON.parse(readFileSync(file, "utf8")) as {
+    info: RunInfo
+    results: Array<Result>
+    errors: Array<{ peer: PeerName; workload: WorkloadName; error: string }>
+  }
+  const plan = await planFor(raw.info.quick)
+  const { markdown, svg } = render(raw.results, raw.errors, plan, raw.info, peerNames, workloadNames)
+  mkdirSync(outDir, { recursive: true })
+  writeFileSync(join(outDir, "latest.md"), markdown)
+  writeFileSync(join(outDir, "latest.svg"), svg)
+  process.stdout.write(markdown)
+}
+
+const main = async () => {
+  const major = Number(process.versions.node.split(".")[0])
+  if (major < 22) {
+    console.error(`warning: Node ${process.version}; Effect 4 wants Node 22+ (run through npm so node_modules/.bin/node is used)`)
+  }
+  const peers = peerNames.filter((p) => onlyPeers === undefined || onlyPeers.includes(p))
+  const workloads = workloadNames.filter((w) => onlyWorkloads === undefined || onlyWorkloads.includes(w))
+
+  const plan = await planFor(quick)
 
   const jobs: Array<{ rep: number; workload: WorkloadName; peer: PeerName }> = []
   for (let rep = 0; rep < reps; rep++) {
@@ -237,11 +261,30 @@ const main = async () => {
     otherCores: summary(results.map((r) => r.otherCores).filter((x): x is number => x !== undefined)),
     source: stamp
   }
-  const { markdown, svg } = render(results, errors, plan, info, peers, workloads)
+  let raw = { info, results, errors }
+  if (update) {
+    // re-measured figures replace their old ones; everything else is kept from the last run
+    const previous = JSON.parse(readFileSync(join(outDir, "latest.raw.json"), "utf8")) as typeof raw
+    const redone = (r: { peer: PeerName; workload: WorkloadName }) =>
+      jobs.some((j) => j.peer === r.peer && j.workload === r.workload)
+    const kept = previous.results.filter((r) => !redone(r))
+    const pairs = [...new Set(jobs.map((j) => `${j.peer} ${j.workload}`))].join(", ")
+    raw = {
+      info: {
+        ...previous.info,
+        source: `${previous.info.source}; then ${pairs} measured again on ${info.started.slice(0, 16)} with src at ${info.source}`
+      },
+      results: [...kept, ...results],
+      errors: [...previous.errors.filter((e) => !redone(e)), ...errors]
+    }
+  }
+  const { markdown, svg } = update
+    ? render(raw.results, raw.errors, plan, raw.info, peerNames, workloadNames)
+    : render(results, errors, plan, info, peers, workloads)
   mkdirSync(outDir, { recursive: true })
   writeFileSync(join(outDir, "latest.md"), markdown)
   writeFileSync(join(outDir, "latest.svg"), svg)
-  writeFileSync(join(outDir, "latest.raw.json"), JSON.stringify({ info, results, errors }, null, 2))
+  writeFileSync(join(outDir, "latest.raw.json"), JSON.stringify(raw, null, 2))
   process.stdout.write(markdown)
   console.error(`bench: wrote ${relative(root, join(outDir, "latest.md"))}, latest.svg and latest.raw.json`)
 }
@@ -256,7 +299,8 @@ const summary = (xs: Array<number>): string => {
 const format = (n: number): string =>
   n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e4 ? `${(n / 1e3).toFixed(1)}k` : n.toFixed(n >= 100 ? 0 : 1)
 
-main().catch((error) => {
+const renderFrom = argValue("--render")
+;(renderFrom !== undefined ? rerender(renderFrom) : main()).catch((error) => {
   console.error(error)
   process.exit(1)
 })

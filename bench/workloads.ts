@@ -415,7 +415,7 @@ const overloadE = (peer: EffectPeer, params: Params): Effect.Effect<Measured, un
     }
     // warm-up (c): the same callers and the same `tryCall`, a mailbox big enough for all: accepted round trips only
     const c = W6_CALLERS
-    const cOptions: MakeOptions = { capacity: W6_CALLERS, child: "echo" }
+    const cOptions: MakeOptions = { capacity: W6_CALLERS * 2, child: "echo" }
     const warmC = yield* instanceE(peer.make(cOptions))
     const warmedC = yield* warmupE(third, c, (from, to) => driveE(c, from, to, (n) => warmC.value.tryCall(key, n)))
     warmupCalls += warmedC.calls
@@ -727,7 +727,7 @@ const overloadP = async (peer: PromisePeer, params: Params): Promise<Measured> =
     round = nextRound(round, now() - t, calls, third, rateB)
   }
   const c = W6_CALLERS
-  const cOptions: MakeOptions = { capacity: W6_CALLERS, child: "echo" }
+  const cOptions: MakeOptions = { capacity: W6_CALLERS * 2, child: "echo" }
   const warmC = peer.make(cOptions)
   const warmedC = await warmupP(third, c, (from, to) => driveP(c, from, to, (n) => warmC.tryCall(key, n)))
   warmupCalls += warmedC.calls

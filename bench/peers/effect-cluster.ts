@@ -29,7 +29,7 @@ const cluster = (config: Partial<ShardingConfig.ShardingConfig["Service"]>) =>
 
 export const peer: EffectPeer = {
   kind: "effect",
-  stopKind: "the cluster layer's Scope closes: Sharding terminates every entity",
+  stopKind: "the cluster layer's Scope is closed, and Sharding terminates every entity",
   idleChildren: 10_000,
   notes: {
     w2: "an entity cannot end itself after one request: it is passivated after `maxIdleTime` (1 ms here) by a reaper that looks at most every 5 s, so W2 times the spawn per call and leaves most disposals outside the clock"

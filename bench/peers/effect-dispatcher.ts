@@ -41,7 +41,7 @@ const rejected = Effect.succeed(REJECTED)
 
 export const peer: EffectPeer = {
   kind: "effect",
-  stopKind: "graceful: `shutdown` (the Scope closes), mailboxes ended, children drain and end",
+  stopKind: "graceful: its Scope is closed (what `shutdown` does), every mailbox is ended, children drain and end",
   make: ({ capacity, child }) =>
     Effect.gen(function*() {
       const dispatcher = yield* Dispatcher.make<Request, number>({

@@ -102,7 +102,7 @@ const reply = (m: Message<Request>) => Deferred.succeed(m.deferred, m.message.n)
 
 export const peer: EffectPeer = {
   kind: "effect",
-  stopKind: "graceful: the Scope's finalizer ends every queue and awaits the children",
+  stopKind: "graceful: a finalizer of its Scope ends every queue and awaits the children",
   make: ({ capacity, child }) =>
     Effect.gen(function*() {
       const send = yield* keyed<Request>(capacity, (queue) => {

@@ -44,7 +44,7 @@ const echoLoop = (mailbox: Mailbox) => Effect.forever(Effect.map(Queue.take(mail
 
 export const peer: EffectPeer = {
   kind: "effect",
-  stopKind: "interrupt: closing the Scope interrupts every child (no graceful stop)",
+  stopKind: "interrupted: closing the Scope interrupts every child (the floor has no graceful stop)",
   unsupported: { w6: "no overflow answer (by definition of the floor)" },
   make: ({ capacity, child }) =>
     Effect.gen(function*() {

@@ -150,7 +150,7 @@ const rejected = Promise.resolve(REJECTED)
 
 export const peer: PromisePeer = {
   kind: "promise",
-  stopKind: "graceful: every mailbox closed, children drain and end",
+  stopKind: "graceful: every mailbox is closed, children drain and end",
   make: ({ capacity, child }) => {
     const keyed = new Keyed(capacity, child === "echo" ? echoBody : child === "once" ? onceBody : stuckBody)
     const call = (key: string, n: number) =>
