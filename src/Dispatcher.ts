@@ -16,6 +16,7 @@ import * as metered from "./internal/metrics.js"
 import * as downstream from "./internal/downstream.js"
 import * as root from "./internal/root.js"
 import * as served from "./internal/serve.js"
+import * as snapshots from "./internal/snapshots.js"
 import * as testing from "./internal/testChild.js"
 
 export {
@@ -776,7 +777,7 @@ export const testChild: <Req, Res = void, E = never>(
  * @category observability
  */
 export const stats = (self: Dispatcher<any, any, any>): Effect.Effect<Stats> =>
-  E.sync(() => internal.stats(root.coreOf(self)))
+  E.sync(() => snapshots.stats(root.coreOf(self)))
 
 /**
  * The dispatcher and every dispatcher below it (`runChild`), as one snapshot:
@@ -796,7 +797,7 @@ export const stats = (self: Dispatcher<any, any, any>): Effect.Effect<Stats> =>
  * @category observability
  */
 export const tree = (self: Dispatcher<any, any, any>): Effect.Effect<Tree> =>
-  E.sync(() => internal.tree(root.coreOf(self)))
+  E.sync(() => snapshots.tree(root.coreOf(self)))
 
 /**
  * The live children: key, mailbox size and incarnation.
@@ -815,4 +816,4 @@ export const tree = (self: Dispatcher<any, any, any>): Effect.Effect<Tree> =>
  * @category observability
  */
 export const children = (self: Dispatcher<any, any, any>): Effect.Effect<ReadonlyArray<ChildInfo>> =>
-  E.sync(() => internal.children(root.coreOf(self)))
+  E.sync(() => snapshots.children(root.coreOf(self)))

@@ -1,5 +1,5 @@
 import { Context, Metric } from "effect"
-import type { Counters } from "./dispatcher.js"
+import type { Counters } from "./core.js"
 
 /**
  * The dispatcher's metrics. They are read, not pushed: each series reads the

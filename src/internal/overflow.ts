@@ -1,6 +1,8 @@
 import { Effect, Exit, Option, Queue } from "effect"
 import { ChildFailed, type DispatchError } from "../DispatchError.js"
-import { accepted, type Core, isGone, isRunning, type Wait } from "./dispatcher.js"
+import { type Core, isRunning } from "./core.js"
+import { accepted, type Wait } from "./dispatcher.js"
+import { isGone } from "./entry.js"
 
 /**
  * `overflow: { wait }`: wait in the mailbox's own line of senders (first come,

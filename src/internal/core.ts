@@ -1,0 +1,116 @@
+/**
+ * A dispatcher's state: its registry of entries, its counts, its stop, and
+ * what it shares with its children (services, clock, timers, mailboxes).
+ */
+import { Clock, Context, Deferred, LogLevel, References } from "effect"
+import type * as Dispatcher from "../Dispatcher.js"
+import { Deadlines } from "./deadlines.js"
+import { reject } from "./dispatcher.js"
+import type { Entry } from "./entry.js"
+import { IdleTimers } from "./idleTimers.js"
+import type { Mailbox, Mailboxes } from "./mailbox.js"
+import * as metrics from "./metrics.js"
+import type { Resolved } from "./options.js"
+
+type AnyFactory = Dispatcher.Factory<any, any, any, any>
+
+/** @internal */
+export const Running = 0
+/** @internal */
+export const Stopping = 1
+/** @internal */
+export const Stopped = 2
+
+/** @internal */
+export interface Counters {
+  accepted: number
+  withdrawn: number
+  spawned: number
+  successors: number
+  failures: number
+  tooManyRequests: number
+  unavailable: number
+  requestTimeout: number
+  childFailed: number
+}
+
+/**
+ * One dispatcher, root or downstream.
+ *
+ * @internal
+ */
+export class Core implements Counters {
+  state: typeof Running | typeof Stopping | typeof Stopped = Running
+  readonly registry = new Map<string, Entry>()
+  /** entries that count toward `maxChildren` */
+  resident = 0
+  /** child fibers alive, restart delays included: a stop waits for all of them */
+  fibers = 0
+  /** successors waiting out a restart delay, not yet spawned */
+  restarting = 0
+  accepted = 0
+  withdrawn = 0
+  spawned = 0
+  successors = 0
+  failures = 0
+  tooManyRequests = 0
+  unavailable = 0
+  requestTimeout = 0
+  childFailed = 0
+  readonly stopped = Deferred.makeUnsafe<void>()
+  /** mailboxes left when their children ended during a stop, answered once all have ended */
+  leftovers: Array<Mailbox> = []
+  /** a downstream dispatcher is told when its last child is gone */
+  onIdle: (() => void) | undefined = undefined
+  /** a downstream dispatcher is routing a batch: its end waits for the batch */
+  routing = false
+  /** children running inside a sender's call right now */
+  depth = 0
+  readonly deadlines: Deadlines | undefined
+  idleTimers: IdleTimers | undefined = undefined
+  readonly clock: Clock.Clock
+  readonly annotations: Record<string, unknown>
+  /** with `maxChildren`, the registry's order is kept as the order of last use */
+  readonly lru: boolean
+  /** whether its children's spawns and ends are logged: they run with its services, so this is known once */
+  readonly debug: boolean
+  private readonly detachMetrics: () => void
+
+  constructor(
+    readonly options: Resolved,
+    readonly factory: AnyFactory,
+    /** the services children run with */
+    readonly context: Context.Context<never>,
+    /** `groups/g1/topics`: each level's name, then the key it serves */
+    readonly path: string,
+    readonly mailboxes: Mailboxes
+  ) {
+    this.clock = Context.get(context, Clock.Clock)
+    this.deadlines = options.requestTimeout === undefined ? undefined : new Deadlines(this.clock, context)
+    if (this.deadlines !== undefined) this.deadlines.expire = (envelope) => reject(envelope, "requestTimeout")
+    this.annotations = { dispatcher: path }
+    this.lru = Number.isFinite(options.maxChildren)
+    this.debug = !LogLevel.isGreaterThan(Context.get(context, References.MinimumLogLevel), "Debug")
+    this.detachMetrics = metrics.attach(context, options.name, this)
+  }
+
+  get counters(): Counters {
+    return this
+  }
+
+  /** children alive now */
+  get live(): number {
+    return this.fibers - this.restarting
+  }
+
+  /** Stopped: fold this dispatcher's counts into its name's totals. */
+  retire(): void {
+    this.detachMetrics()
+  }
+}
+
+/** @internal */
+export const isRunning = (core: Core): boolean => core.state === Running
+
+/** @internal */
+export const idleTimersOf = (core: Core): IdleTimers => (core.idleTimers ??= new IdleTimers(core.clock, core.context))

@@ -1,0 +1,160 @@
+/**
+ * A key's place in a dispatcher: its entry (mailbox, child, restart state)
+ * and the spec its children are handed.
+ */
+import type { Cause, Duration, Effect, Fiber } from "effect"
+import { Exit } from "effect"
+import type * as Dispatcher from "../Dispatcher.js"
+import { type DispatchError, RequestTimeout, TooManyRequests, Unavailable } from "../DispatchError.js"
+import type { Core } from "./core.js"
+import type { EnvelopeImpl, Rejection } from "./envelope.js"
+import type { Mailbox } from "./mailbox.js"
+
+// What an entry is doing; only `Active`, `Restarting` and `Reviving` count toward `maxChildren`.
+
+/** @internal a child serves the mailbox */
+export const Active = 0
+/** @internal a successor waits out its restart delay */
+export const Restarting = 1
+/** @internal its mailbox was ended to make room; the child is finishing */
+export const Passivating = 2
+/** @internal passivating, and a request arrived: a new child takes `next` once the old one ends */
+export const Reviving = 3
+/** @internal forgotten */
+export const Gone = 4
+
+/**
+ * Rarely needed state of an entry, made on first need: restarts after
+ * failures, a passivated child's successor mailbox, the error exits.
+ *
+ * @internal
+ */
+export class Extra {
+  /** the mailbox of the child after a passivated one */
+  next: Mailbox | undefined = undefined
+  /** consecutive failures, and the restart schedule's state for them */
+  failures = 0
+  step: ((now: number, input: unknown) => Effect.Effect<[unknown, Duration.Duration], unknown>) | undefined =
+    undefined
+  lastCause: Cause.Cause<unknown> | undefined = undefined
+  /** millis before the next successor, or -1 to give up; decided as the failed child ends */
+  restartDelay = 0
+  fullExit: Exit.Exit<never, DispatchError> | undefined = undefined
+  unavailableExit: Exit.Exit<never, DispatchError> | undefined = undefined
+  timeoutExit: Exit.Exit<never, DispatchError> | undefined = undefined
+  /** the dispatcher a `runChild` child runs, for snapshots of the tree */
+  downstream: Core | undefined = undefined
+}
+
+/**
+ * A key's place in the registry: its mailbox (shared by all its successive
+ * children), the child now serving it, and how it is doing.
+ *
+ * @internal
+ */
+export class Entry {
+  phase: number = Active
+  fiber: Fiber.Fiber<unknown, unknown> | undefined = undefined
+  incarnation = 0
+  /** acceptance order, to tell taken requests from those still in the mailbox */
+  seq = 0
+  /**
+   * Accepted requests that the child may take and not answer. `undefined` while the
+   * child's body answers every request it takes itself (`serve`, `runChild`).
+   */
+  tracked: Array<EnvelopeImpl<any, any, any>> | undefined = undefined
+  /** the requests a `serve` child has taken and not yet answered, answered for it if it ends */
+  held: Holder | undefined = undefined
+  /** spawned by a dispatcher, which handles its end (not a `testChild`'s) */
+  supervised = false
+  extra: Extra | undefined = undefined
+
+  constructor(readonly core: Core, readonly key: string, public mailbox: Mailbox) {}
+
+  get more(): Extra {
+    return (this.extra ??= new Extra())
+  }
+
+  /** A child answered a request successfully: its restart backoff starts over. */
+  onSuccess(): void {
+    const extra = this.extra
+    if (extra !== undefined && extra.failures !== 0) {
+      extra.failures = 0
+      extra.step = undefined
+    }
+  }
+
+  onRejected(reason: Rejection): void {
+    this.core[reason]++
+  }
+
+  /** The error exits are made once per key: a TaggedError captures a stack trace, which is costly. */
+  exitFor(reason: "tooManyRequests" | "unavailable" | "requestTimeout"): Exit.Exit<never, DispatchError> {
+    const extra = this.more
+    switch (reason) {
+      case "tooManyRequests":
+        return (extra.fullExit ??= Exit.fail(
+          new TooManyRequests({ key: this.key, capacity: this.core.options.capacity }, { disableChecks: true })
+        ))
+      case "unavailable":
+        return (extra.unavailableExit ??= Exit.fail(new Unavailable({ key: this.key }, { disableChecks: true })))
+      case "requestTimeout":
+        return (extra.timeoutExit ??= Exit.fail(new RequestTimeout({ key: this.key }, { disableChecks: true })))
+    }
+  }
+}
+
+/**
+ * What `spawn` is handed. It keeps the mailbox it was made with: a passivated
+ * child keeps its ended mailbox even once its successor has a new one.
+ *
+ * @internal
+ */
+export class ChildSpecImpl implements Dispatcher.ChildSpec<any, any, any> {
+  constructor(readonly key: string, readonly requests: Mailbox, readonly entry: Entry | undefined) {}
+  toJSON(): unknown {
+    return { _id: "ChildSpec", key: this.key }
+  }
+}
+
+/**
+ * A child body that answers every request it takes (`serve`, `runChild`) says so,
+ * and its dispatcher stops tracking what it took.
+ *
+ * @internal
+ */
+export const answersEverything = (spec: Dispatcher.ChildSpec<any, any, any>): void => {
+  if (spec instanceof ChildSpecImpl && spec.entry !== undefined) spec.entry.tracked = undefined
+}
+
+/**
+ * A child body that holds taken requests across waits (`serve`).
+ *
+ * @internal
+ */
+export interface Holder {
+  /** `serve`'s `onStop: "interrupt"`: a stop interrupts the child instead of letting it drain */
+  readonly interruptOnStop: boolean
+  abandon(failed: Exit.Exit<never, DispatchError> | undefined): void
+  /** If it waits for its mailbox: stop waiting on the queue, to be resumed directly. */
+  detachWaiting(): { wakeNow(): void } | undefined
+}
+
+/**
+ * A dispatcher's child registers what it holds, for its disposal to answer if
+ * it ends holding something; `false` outside a dispatcher.
+ *
+ * @internal
+ */
+export const holds = (entry: Entry, holder: Holder): boolean => {
+  if (!entry.supervised) return false
+  entry.held = holder
+  return true
+}
+
+/** @internal */
+export const entryOf = (spec: Dispatcher.ChildSpec<any, any, any>): Entry | undefined =>
+  spec instanceof ChildSpecImpl ? spec.entry : undefined
+
+/** @internal */
+export const isGone = (entry: Entry): boolean => entry.phase === Gone
