@@ -234,6 +234,10 @@ export const render = (
             text += ` · ${times(s.median / mine.median)}`
           }
           if (peer === THIS) text = `**${text}**`
+          if (s.n < info.reps) {
+            const failed = errors.filter((e) => e.peer === peer && e.workload === figure.workload)
+            text += ` ${noteFor(`${peer} ${figure.workload}: ${s.n} of ${info.reps} repetitions${failed.length > 0 ? `; the others failed: ${failed.map((e) => e.error).join("; ")}` : ""}.`)}`
+          }
           if ((figure.workload === "w4" || figure.workload === "w5") && plan.idleChildren[peer] !== plan.idleChildren[THIS]) {
             text += ` ${noteFor(`${peer}: W4/W5 with ${plan.idleChildren[peer]?.toLocaleString("en-US")} idle children (${plan.idleChildren[THIS]?.toLocaleString("en-US")} for the others): spawning each entity costs it about as much as a W2 call, so 100,000 take minutes per repetition.`)}`
           }
@@ -273,7 +277,8 @@ export const render = (
       `${info.reps} repetition${info.reps === 1 ? "" : "s"} per figure, each in a fresh process, peers alternating; ` +
       `started ${info.started}, took ${info.minutes.toFixed(1)} min. ` +
       `The machine is shared: other processes kept ${info.otherCores} busy during the measurements (load average at the end ${info.load}). ` +
-      `src/ measured: ${info.source}.`
+      `src/ measured: ${info.source}.` +
+      sourcesNote(results)
   )
   out.push("")
   out.push(
@@ -323,6 +328,15 @@ export const render = (
     out.push("")
   }
   return { markdown: out.join("\n"), svg: chart(get, peers, workloads, info) }
+}
+
+/** src/ may change while the suite runs (another engineer is optimising it): say so, with how many measurements saw each state. */
+const sourcesNote = (results: ReadonlyArray<Result>): string => {
+  const counts = new Map<string, number>()
+  for (const r of results) if (r.source !== undefined) counts.set(r.source, (counts.get(r.source) ?? 0) + 1)
+  if (counts.size <= 1) return ""
+  const states = [...counts].map(([hash, n]) => `${hash} (${n} measurements)`).join(", ")
+  return ` **src/ changed while the suite ran**: the measurements saw ${counts.size} states of it, ${states}; each measurement's is in latest.raw.json.`
 }
 
 const figureOfCheck = (c: Check): string => {

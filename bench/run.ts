@@ -137,12 +137,14 @@ const runWorker = (peer: PeerName, workload: WorkloadName): Promise<Outcome> =>
         return resolve({ result, millis })
       }
       const why = signal === "SIGKILL" ? `timed out after ${timeoutMillis / 1000} s` : `exit ${code}`
-      resolve({ error: `${why}: ${(stderr || stdout).trim().split("\n").slice(-3).join(" | ")}`, millis })
+      const output = (stderr || stdout).trim().split("\n")
+      const first = output.find((l) => /(Error|error)\b/.test(l))?.trim()
+      resolve({ error: `${why}: ${first ?? output.slice(-3).join(" | ")}`, millis })
     })
   })
 
-/** What src/ held when the suite ran: another engineer may be changing it. */
-const sourceStamp = (): string => {
+/** A hash of everything in src/. */
+const sourceHash = (): string => {
   const hash = createHash("sha256")
   const walk = (dir: string) => {
     for (const name of readdirSync(dir).sort()) {
@@ -155,6 +157,11 @@ const sourceStamp = (): string => {
     }
   }
   walk(join(root, "src"))
+  return hash.digest("hex").slice(0, 12)
+}
+
+/** What src/ held when the suite ran: another engineer may be changing it. */
+const sourceStamp = (): string => {
   let commit = "unknown"
   try {
     commit = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: root, encoding: "utf8" }).trim()
@@ -163,7 +170,7 @@ const sourceStamp = (): string => {
   } catch {
     // not a git checkout
   }
-  return `${commit} (src sha256 ${hash.digest("hex").slice(0, 12)})`
+  return `${commit} (src sha256 ${sourceHash()})`
 }
 
 /** What each peer cannot do (n/a), what --quick leaves out, and each peer's notes. */
@@ -229,8 +236,12 @@ const main = async () => {
   const errors: Array<{ peer: PeerName; workload: WorkloadName; error: string }> = []
   for (const [i, job] of jobs.entries()) {
     const waited = await waitForACore()
+    const source = sourceHash()
     const outcome = await runWorker(job.peer, job.workload)
-    if (outcome.result !== undefined) outcome.result.waitedMillis = waited
+    if (outcome.result !== undefined) {
+      outcome.result.waitedMillis = waited
+      outcome.result.source = source
+    }
     const tag = `[${String(i + 1).padStart(3)}/${jobs.length}] rep ${job.rep + 1} ${job.workload.padEnd(10)} ${job.peer.padEnd(17)}`
     if (outcome.result !== undefined) {
       results.push(outcome.result)

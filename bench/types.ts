@@ -108,4 +108,6 @@ export interface Result {
   otherCores?: number
   /** set by the driver: how long it waited for a free core before starting the worker */
   waitedMillis?: number
+  /** set by the driver: a hash of src/ as the worker started (another engineer may be changing it) */
+  source?: string
 }
