@@ -81,6 +81,8 @@ class Ledger {
   readonly refused = new Map<number, string>()
   /** callers interrupted in `send` (waiting for room): their requests must never reach a child */
   readonly interruptedInSend = new Set<number>()
+  /** callers that used a bounded `call` (see `CallerPlan.withdrawRate`) */
+  readonly viaCall = new Set<number>()
   /** requests handed to `serve`, which answers them itself (no reply to watch) */
   readonly served = new Set<number>()
   /** what each caller that waited to the end got */
@@ -195,6 +197,8 @@ interface CallerPlan {
   readonly giveUpRate?: number
   /** callers whose `send` is bounded by a millisecond or two (it may be waiting for room) */
   readonly sendDeadlineRate?: number
+  /** callers that use `call` bounded by a millisecond or two: interrupted, they withdraw their request */
+  readonly withdrawRate?: number
 }
 
 /**
@@ -211,6 +215,11 @@ const caller = (
   const giveUp = rng() < (plan.giveUpRate ?? 0)
   const boundSend = rng() < (plan.sendDeadlineRate ?? 0)
   const limit = 1 + Math.floor(rng() * 2)
+  if (rng() < (plan.withdrawRate ?? 0)) {
+    // no Deferred to audit: `call` hides it. What is checked is that the request reaches a child at most once.
+    ledger.viaCall.add(job.id)
+    return Effect.asVoid(Effect.exit(Effect.timeoutOption(Dispatcher.call(dispatcher, job), limit)))
+  }
   const send = Dispatcher.send(dispatcher, job).pipe(
     Effect.onExit((exit) =>
       Effect.sync(() => {
@@ -255,7 +264,8 @@ const audit = (ledger: Ledger, jobs: ReadonlyArray<Job>) =>
     assert.deepStrictEqual(twice, [], "requests handed to a child twice")
     assert.deepStrictEqual(ledger.doubleWins, [], "requests answered twice")
     assert.deepStrictEqual([...ledger.wins].filter(([, n]) => n > 1), [], "replies that won twice")
-    const strays = jobs.filter((j) => !ledger.accepted.has(j.id) && ledger.taken.has(j.id)).map((j) => j.id)
+    const strays = jobs.filter((j) => !ledger.accepted.has(j.id) && !ledger.viaCall.has(j.id) && ledger.taken.has(j.id))
+      .map((j) => j.id)
     assert.deepStrictEqual(strays, [], "requests a child took though the caller was not told they were accepted")
     for (const [id, exit] of ledger.outcomes) {
       if (exit._tag === "Success") {
@@ -524,7 +534,7 @@ describe("faults in real time", () => {
         keyOf: (job) => job.path[0]!,
         spawn: leafSpawn(ledger, rng, 0, chaosLeaf(ledger, rng, false))
       }, { mailboxCapacity: 4, overflow: { wait: "20 millis" }, restart: fastRestart })
-      yield* runCallers(d, ledger, jobs, rng, { giveUpRate: 0.3, sendDeadlineRate: 0.3 }, 100)
+      yield* runCallers(d, ledger, jobs, rng, { giveUpRate: 0.3, sendDeadlineRate: 0.3, withdrawRate: 0.2 }, 100)
       // whoever gave up, the dispatcher still answers what it accepted: no stop needed for that
       yield* Effect.sleep(50)
       const unanswered: Array<number> = []
@@ -534,7 +544,11 @@ describe("faults in real time", () => {
       assert.deepStrictEqual(unanswered, [], "accepted requests still unanswered with the dispatcher running")
       assert.isAbove(ledger.interruptedInSend.size, 0, "some callers were interrupted while waiting for room")
       const stats = yield* Dispatcher.stats(d)
-      assert.strictEqual(stats.accepted, ledger.accepted.size, "an interrupted wait for room is not counted as accepted")
+      // accepted: every send that returned a Deferred, and some of the bounded calls
+      assert.isAtLeast(stats.accepted, ledger.accepted.size, "an interrupted wait for room is not counted as accepted")
+      assert.isAtMost(stats.accepted, ledger.accepted.size + ledger.viaCall.size)
+      assert.isAbove(stats.withdrawn, 0, "some calls were withdrawn")
+      assert.isAtMost(stats.withdrawn, ledger.viaCall.size)
       yield* Dispatcher.shutdown(d)
       yield* audit(ledger, jobs)
       for (const id of ledger.interruptedInSend) assert.isFalse(ledger.taken.has(id), `request ${id} reached a child`)
@@ -564,27 +578,69 @@ describe("faults in real time", () => {
       assert.strictEqual((yield* Dispatcher.stats(d)).accepted, 2)
     }).pipe(Effect.scoped))
 
-  it.live("a caller interrupted while waiting for its answer leaves the request to be answered (nobody listens)", () =>
+  it.live("a call interrupted after its child took the request withdraws it: the child's reply is refused", () =>
     Effect.gen(function*() {
       const release = yield* Deferred.make<void>()
-      const answered: Array<boolean> = []
+      const taken = yield* Deferred.make<void>()
+      const replies: Array<boolean> = []
+      const d = yield* Dispatcher.make<number, number>({
+        keyOf: () => "k",
+        spawn: (spec) =>
+          Effect.gen(function*() {
+            const envelope = yield* Queue.take(spec.requests)
+            yield* Deferred.succeed(taken, undefined)
+            yield* Deferred.await(release)
+            replies.push(yield* envelope.succeed(envelope.request))
+          })
+      })
+      const calling = yield* Effect.forkChild(Dispatcher.call(d, 7), { startImmediately: true })
+      yield* Deferred.await(taken)
+      yield* Fiber.interrupt(calling)
+      yield* Deferred.succeed(release, undefined)
+      yield* Dispatcher.shutdown(d)
+      assert.deepStrictEqual(replies, [false], "answered once: by the withdrawal")
+      const stats = yield* Dispatcher.stats(d)
+      assert.deepStrictEqual([stats.accepted, stats.withdrawn, stats.spawned, stats.live], [1, 1, 1, 0])
+    }).pipe(Effect.scoped))
+
+  it.live("a call interrupted before its request was taken withdraws it: serve skips it and serves the next", () =>
+    Effect.gen(function*() {
+      const gate = yield* Deferred.make<void>()
+      const handled: Array<number> = []
+      const d = yield* Dispatcher.make<number, number>({
+        keyOf: () => "k",
+        spawn: (spec) =>
+          Effect.andThen(Deferred.await(gate), Dispatcher.serve(spec, (n) => Effect.sync(() => (handled.push(n), n))))
+      })
+      const calling = yield* Effect.forkChild(Dispatcher.call(d, 1), { startImmediately: true })
+      const next = yield* Dispatcher.send(d, 2)
+      yield* Fiber.interrupt(calling)
+      yield* Deferred.succeed(gate, undefined)
+      assert.strictEqual(yield* Deferred.await(next), 2)
+      assert.deepStrictEqual(handled, [2], "the withdrawn request never reached the handler")
+      assert.strictEqual((yield* Dispatcher.stats(d)).withdrawn, 1)
+    }).pipe(Effect.scoped))
+
+  it.live("a caller that sent, then stopped awaiting the Deferred, withdraws nothing: the request is still answered", () =>
+    Effect.gen(function*() {
+      const release = yield* Deferred.make<void>()
+      const replies: Array<boolean> = []
       const d = yield* Dispatcher.make<number, number>({
         keyOf: () => "k",
         spawn: (spec) =>
           Effect.gen(function*() {
             const envelope = yield* Queue.take(spec.requests)
             yield* Deferred.await(release)
-            answered.push(yield* envelope.succeed(envelope.request))
+            replies.push(yield* envelope.succeed(envelope.request))
           })
       })
-      const calling = yield* Effect.forkChild(Dispatcher.call(d, 7), { startImmediately: true })
-      yield* Effect.sleep(2)
-      yield* Fiber.interrupt(calling)
+      const answer = yield* Dispatcher.send(d, 7)
+      assert.isTrue(Option.isNone(yield* Effect.timeoutOption(Deferred.await(answer), 2)))
       yield* Deferred.succeed(release, undefined)
       yield* Dispatcher.shutdown(d)
-      assert.deepStrictEqual(answered, [true])
-      const stats = yield* Dispatcher.stats(d)
-      assert.deepStrictEqual([stats.accepted, stats.spawned, stats.live], [1, 1, 0])
+      assert.deepStrictEqual(replies, [true])
+      assert.strictEqual(yield* Deferred.await(answer), 7)
+      assert.strictEqual((yield* Dispatcher.stats(d)).withdrawn, 0)
     }).pipe(Effect.scoped))
 
   it.live("spawn effects that throw while being built, at both levels, are children that died", () =>
@@ -660,6 +716,20 @@ describe("faults in real time", () => {
   //   send(d, 1) -> never answered; stats().spawned grows by thousands a second.
   // Cause: incarnation runs `Scope.close(scope, exit)` then `afterChild`, so a failing
   // finalizer skips `afterChild` (the schedule step) and `restartDelay` stays 0.
+
+  // Left out, BUG "a re-entrant place orphans a live child": `place` for a new key calls
+  // `makeRoom`, which passivates the least recently used child by ending its mailbox; that wakes
+  // the child inside the call (Router.wake), its downstream stop answers a leftover request
+  // (finishStop -> reject -> Deferred.doneUnsafe), and that request's caller, resumed inside the
+  // call too, sends a request for the same new key. The inner `place` registers an entry and
+  // spawns its child; the outer one then overwrites it. The orphaned child is never told to stop,
+  // so shutdown (and the Scope's close) never returns, and `resident` stays one too high.
+  // Minimal failing case (maxChildren: 1, A's downstream holds a request behind a restart delay):
+  //   root { maxChildren: 1 } over runChild({ keyOf: topic, spawn: topic "fail" fails at once },
+  //     { restart: Schedule.spaced("1 second") })
+  //   caller 1: call({ A, "fail" }) then, once answered, send({ B, "x" })
+  //   caller 2: send({ B, "x" })  -> children(): ["B"], stats().live: 2; shutdown never returns.
+  // `npm run soak -- --requests 100000 --seed 5` meets it on most runs.
 
   it.live("a serve handler that throws (or returns no Effect) instead of failing: that request is answered, the next served", () =>
     Effect.gen(function*() {
