@@ -95,19 +95,37 @@ export const place = (
     return new Wait(entry, mailbox, envelopeFor(core, entry, request, deferred, outerDeadline))
   }
   const envelope = envelopeFor(core, entry, request, deferred, outerDeadline)
-  // a child waiting on this mailbox is woken here, in this call, rather than on the scheduler's next tick
-  const waiting = mailbox === entry.mailbox && core.depth < maxDirectDepth ? entry.held?.detachWaiting() : undefined
-  Queue.offerUnsafe(mailbox, envelope)
   accepted(core, entry, envelope)
-  if (waiting !== undefined) {
-    core.depth++
-    try {
-      waiting.wakeNow()
-    } finally {
-      core.depth--
-    }
-  }
+  // an idle downstream router takes it straight away, routing it in this call
+  if (mailbox === entry.mailbox && entry.held?.routeNow?.(envelope) === true) return envelope
+  Queue.offerUnsafe(mailbox, envelope)
+  // last, since the child may run inside this call; a revived key's new child is not started yet
+  if (mailbox === entry.mailbox) wake(core, entry)
   return envelope
+}
+
+/**
+ * The child waiting on an entry's mailbox looks again. The library is the
+ * only one to put requests in a child's mailbox or end it, and it calls this
+ * each time: inside this very call while children do not nest too deep (no
+ * scheduler hop, and the child answers before its caller would suspend),
+ * else on the next tick.
+ *
+ * @internal
+ */
+export const wake = (core: Core, entry: Entry): void => {
+  const held = entry.held
+  if (held === undefined || !held.isWaiting()) return
+  if (core.depth >= maxDirectDepth) {
+    entry.mailbox.dispatcher.scheduleTask(() => held.wakeNow(), 0)
+    return
+  }
+  core.depth++
+  try {
+    held.wakeNow()
+  } finally {
+    core.depth--
+  }
 }
 
 /** @internal */
@@ -178,6 +196,7 @@ const passivate = (core: Core, entry: Entry): void => {
   core.resident--
   // an empty mailbox ends at once: the child sees Cause.Done on its next take
   Queue.endUnsafe(entry.mailbox)
+  wake(core, entry)
 }
 
 const unavailable = (core: Core, key: string): Exit.Exit<never, DispatchError> => {
@@ -428,6 +447,7 @@ export const beginStop = (core: Core): void => {
     }
     Queue.endUnsafe(entry.mailbox)
     if (entry.phase === Restarting || entry.held?.interruptOnStop === true) entry.fiber?.interruptUnsafe()
+    else wake(core, entry)
   }
   if (core.fibers === 0) finishStop(core)
 }

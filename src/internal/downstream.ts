@@ -1,7 +1,7 @@
 import { type Cause, Deferred, Effect, type Exit, Queue } from "effect"
 import type * as Dispatcher from "../Dispatcher.js"
 import type { InvalidOptions } from "../DispatchError.js"
-import { Core } from "./core.js"
+import { Core, Running } from "./core.js"
 import { place, type Placement, stop, Wait } from "./dispatcher.js"
 import { answersEverything, entryOf, type Holder, holds } from "./entry.js"
 import { EnvelopeImpl, isAnswered } from "./envelope.js"
@@ -34,14 +34,14 @@ export const runChild = <Req, Res, E, R>(
     const mailboxes = yield* Mailboxes.make(resolved.capacity, resolved.overflowWait !== undefined)
     const core = new Core(resolved, factory, context as any, path, mailboxes)
     answersEverything(spec)
-    const router = new Router(core, spec.requests as any)
-    // the parent wakes the router directly, as it would a serve child
+    const router = new Router(core, spec.requests as any, parent !== undefined)
+    // the parent wakes the router as it would a serve child
     if (parent !== undefined) {
       holds(parent, router)
       parent.more.downstream = core
     }
     // the last child is gone and nothing waits: the router looks again, and ends
-    core.onIdle = () => router.detachWaiting()?.wakeNow()
+    core.onIdle = () => router.wakeNow()
     yield* router.loop.pipe(
       Effect.onExit(() =>
         Effect.andThen(
@@ -61,8 +61,8 @@ class Router extends Waiting implements Holder {
   readonly loop: Effect.Effect<void>
   private readonly takeNow: Effect.Effect<void>
 
-  constructor(readonly core: Core, input: Queue.Dequeue<Envelope, Cause.Done>) {
-    super(input, undefined, undefined, undefined)
+  constructor(readonly core: Core, input: Queue.Dequeue<Envelope, Cause.Done>, wokenByDispatcher: boolean) {
+    super(input, undefined, undefined, undefined, wokenByDispatcher)
     this.takeNow = Effect.flatMap(Queue.clear(input), (batch) => {
       this.route(batch)
       return this.next()
@@ -78,21 +78,45 @@ class Router extends Waiting implements Holder {
     return this.loop
   }
 
+  /**
+   * The parent hands a request straight to an idle router, skipping its
+   * mailbox: the same as offering it and waking the router to take it, with
+   * no fiber resumed. Only while the router waits on an empty mailbox, so the
+   * order of requests is kept.
+   */
+  routeNow(envelope: Envelope): boolean {
+    if (!this.isWaiting() || this.mailbox.messages.length > 0 || this.core.state !== Running) return false
+    const core = this.core
+    this.routed = true
+    core.routing = true
+    try {
+      this.routeOne(envelope)
+    } finally {
+      core.routing = false
+    }
+    // placing may have ended the last child below (it answered and ended at once): the router looks again
+    if (core.registry.size === 0) this.wakeNow()
+    return true
+  }
+
   /** Routing is synchronous: everything taken is placed before anything else runs. */
   private route(batch: ReadonlyArray<Envelope>): void {
     const core = this.core
     this.routed = true
     core.routing = true
     try {
-      for (const envelope of batch) {
-        if (isAnswered(envelope)) continue
-        const key = keyOf(core.factory, envelope.request)
-        if (typeof key !== "string") Deferred.doneUnsafe(envelope.deferred, key)
-        else settle(core, envelope, place(core, key, envelope.request, envelope.deferred, envelope.deadline))
-      }
+      for (const envelope of batch) this.routeOne(envelope)
     } finally {
       core.routing = false
     }
+  }
+
+  private routeOne(envelope: Envelope): void {
+    if (isAnswered(envelope)) return
+    const core = this.core
+    const key = keyOf(core.factory, envelope.request)
+    if (typeof key !== "string") Deferred.doneUnsafe(envelope.deferred, key)
+    else settle(core, envelope, place(core, key, envelope.request, envelope.deferred, envelope.deadline))
   }
 
   /** Nothing is held across a wait: a batch is routed whole. */

@@ -136,20 +136,25 @@ export interface Holder {
   /** `serve`'s `onStop: "interrupt"`: a stop interrupts the child instead of letting it drain */
   readonly interruptOnStop: boolean
   abandon(failed: Exit.Exit<never, DispatchError> | undefined): void
-  /** If it waits for its mailbox: stop waiting on the queue, to be resumed directly. */
-  detachWaiting(): { wakeNow(): void } | undefined
+  /** Waiting for its mailbox right now? */
+  isWaiting(): boolean
+  /** The dispatcher put something in its mailbox, or ended it: look again. */
+  wakeNow(): void
+  /** Take this request at once, without the mailbox, if the body can (a downstream router can) */
+  routeNow?(envelope: EnvelopeImpl<any, any, any>): boolean
 }
 
 /**
- * A dispatcher's child registers what it holds, for its disposal to answer if
- * it ends holding something; `false` outside a dispatcher.
+ * A child body registers itself with its entry, to be woken when the library
+ * puts something in its mailbox or ends it. Returns whether a dispatcher
+ * supervises it (then its disposal answers what it holds if it ends holding
+ * something); a `testChild`'s is not supervised.
  *
  * @internal
  */
 export const holds = (entry: Entry, holder: Holder): boolean => {
-  if (!entry.supervised) return false
   entry.held = holder
-  return true
+  return entry.supervised
 }
 
 /** @internal */

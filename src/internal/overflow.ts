@@ -1,7 +1,7 @@
 import { Effect, Exit, Option, Queue } from "effect"
 import { ChildFailed, type DispatchError } from "../DispatchError.js"
 import { type Core, isRunning } from "./core.js"
-import { accepted, type Wait } from "./dispatcher.js"
+import { accepted, type Wait, wake } from "./dispatcher.js"
 import { isGone } from "./entry.js"
 
 /**
@@ -26,6 +26,7 @@ export const waitForRoom = (
       }
       if (offered.value) {
         accepted(core, entry, envelope)
+        if (mailbox === entry.mailbox) wake(core, entry)
         return Exit.void
       }
       const lastCause = entry.extra?.lastCause

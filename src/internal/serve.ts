@@ -33,7 +33,15 @@ export const serve = <Req, Res, E, R>(
     const entry = entryOf(child)
     const core = entry?.core
     const timers = ttl !== undefined && core !== undefined ? idleTimersOf(core) : undefined
-    const server = new Server(child.requests as any, handler, timers, core?.clock, ttl, onStop === "interrupt")
+    const server = new Server(
+      child.requests as any,
+      handler,
+      timers,
+      core?.clock,
+      ttl,
+      onStop === "interrupt",
+      entry !== undefined
+    )
     // a dispatcher's child: if it ends mid-batch, its disposal answers what it held
     if (entry !== undefined && holds(entry, server)) return server.loop
     return Effect.onInterrupt(server.loop, () => Effect.sync(() => server.abandon(undefined)))
@@ -60,9 +68,10 @@ class Server<Req, Res, E, R> extends Waiting implements Holder {
     timers: IdleTimers | undefined,
     clock: Clock.Clock | undefined,
     ttl: number | undefined,
-    readonly interruptOnStop: boolean
+    readonly interruptOnStop: boolean,
+    wokenByDispatcher: boolean
   ) {
-    super(mailbox, timers, clock, ttl)
+    super(mailbox, timers, clock, ttl, wokenByDispatcher)
     // closures made here, not as class fields: a field arrow gets its name set at run time, costing memory per child
     this.onAnswer = (exit) => {
       answer(this.batch[this.index++]!, exit)

@@ -2,7 +2,7 @@ import { type Cause, Deferred, Effect, Exit, Queue } from "effect"
 import type * as Dispatcher from "../Dispatcher.js"
 import type { TooManyRequests, Unavailable } from "../DispatchError.js"
 import { Core } from "./core.js"
-import { accepted, envelopeFor } from "./dispatcher.js"
+import { accepted, envelopeFor, wake } from "./dispatcher.js"
 import { ChildSpecImpl, Entry } from "./entry.js"
 import type { EnvelopeImpl } from "./envelope.js"
 import { Mailboxes } from "./mailbox.js"
@@ -48,7 +48,12 @@ export const testChild = <Req, Res = void, E = never>(
         const envelope = envelopeFor(core, entry, request, undefined, Infinity)
         Queue.offerUnsafe(mailbox, envelope as EnvelopeImpl<Req, Res, E>)
         accepted(core, entry, envelope)
+        wake(core, entry)
         return Exit.succeed(envelope.deferred as Deferred.Deferred<Res, E | Dispatcher.DispatchError>)
       })
-    return { spec, offer, end: Effect.asVoid(Queue.end(mailbox)) }
+    const end = Effect.sync(() => {
+      Queue.endUnsafe(mailbox)
+      wake(core, entry)
+    })
+    return { spec, offer, end }
   })

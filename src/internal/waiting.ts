@@ -10,17 +10,21 @@ const timedOut = Exit.succeed(false)
 
 /**
  * A child body's way of waiting for its mailbox (`serve`'s, and a downstream
- * dispatcher's router). It joins the mailbox's takers (the `Queue.Taker`
- * protocol `Queue.take` itself uses) with itself, made once per child, so a
- * wait allocates no closures or effects of its own; it takes nothing, and once
- * woken the body takes everything waiting in one step (`Queue.clear`). With an
- * idle time it also sits in the dispatcher's idle-timer heap.
+ * dispatcher's router), made once per child so a wait allocates nothing of
+ * its own. It takes nothing: once woken, the body takes everything waiting in
+ * one step (`Queue.clear`). With an idle time it also sits in the
+ * dispatcher's idle-timer heap.
  *
- * A sender can take a waiting body off the queue's takers and resume it
- * directly (`detachWaiting`, then `resumeNow`), inside its own call.
+ * Who wakes it:
+ * - `woken by the dispatcher` (a mailbox of the library's): only the library
+ *   puts requests in a child's mailbox or ends it, and it wakes the body each
+ *   time (`wakeIfWaiting`), inside the sender's call when it can. No queue
+ *   taker is registered, so an offer costs no scheduled wake-up either.
+ * - otherwise: it joins the mailbox's takers (the `Queue.Taker` protocol that
+ *   `Queue.take` itself uses) and the queue wakes it.
  *
  * `wait` succeeds with `true` when there is something to take or the mailbox
- * has ended (or `wakeNow` was called), `false` when the idle time passed first.
+ * has ended (or it was woken), `false` when the idle time passed first.
  *
  * @internal
  */
@@ -34,19 +38,20 @@ export abstract class Waiting implements Queue.Queue.Taker<Cause.Done>, Timed {
     readonly mailbox: Mailbox,
     private readonly timers: IdleTimers | undefined,
     clock: Clock.Clock | undefined,
-    idleMillis: number | undefined
+    idleMillis: number | undefined,
+    wokenByDispatcher: boolean
   ) {
     // on interruption: leave the takers and the timers, so nothing refers to a wait that is over
     const leave = Effect.sync(() => {
       this.resumeWait = undefined
-      if (mailbox.state._tag !== "Done") mailbox.state.takers.delete(this)
+      if (!wokenByDispatcher && mailbox.state._tag !== "Done") mailbox.state.takers.delete(this)
       timers?.remove(this)
     })
     this.wait = Effect.callback<boolean>((resume) => {
       const state = mailbox.state
       if (state._tag === "Done" || mailbox.messages.length > 0) return resume(woken)
       this.resumeWait = resume
-      state.takers.add(this)
+      if (!wokenByDispatcher) state.takers.add(this)
       if (timers !== undefined) {
         this.due = clock!.currentTimeMillisUnsafe() + idleMillis!
         timers.add(this)
@@ -55,15 +60,12 @@ export abstract class Waiting implements Queue.Queue.Taker<Cause.Done>, Timed {
     })
   }
 
-  /** Waiting for the mailbox now? Then leave the queue's takers, to be resumed by the caller. */
-  detachWaiting(): this | undefined {
-    if (this.resumeWait === undefined) return undefined
-    const state = this.mailbox.state
-    if (state._tag !== "Done") state.takers.delete(this)
-    return this
+  /** Waiting for its mailbox right now? */
+  isWaiting(): boolean {
+    return this.resumeWait !== undefined
   }
 
-  /** Resume a wait now (after `detachWaiting`, or to have the body look again). */
+  /** Resume a wait now: the body looks at its mailbox again. */
   wakeNow(): void {
     this.wake(woken)
   }
