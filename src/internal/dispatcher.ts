@@ -140,7 +140,7 @@ export const envelopeFor = (
     entry.key,
     request,
     core.clock.currentTimeMillisUnsafe(),
-    deferred ?? Deferred.makeUnsafe(),
+    deferred,
     entry,
     ++entry.seq,
     outerDeadline

@@ -1,4 +1,5 @@
 import { Deferred, Effect, Exit } from "effect"
+import { pipeArguments } from "effect/Pipeable"
 import type * as Dispatcher from "../Dispatcher.js"
 import type { DispatchError } from "../DispatchError.js"
 
@@ -21,20 +22,33 @@ export type Rejection = "unavailable" | "requestTimeout" | "childFailed" | "tooM
 /**
  * One request at one level of the tree. Every level's envelope for a request
  * shares the caller's `deferred`, so whoever answers first, at any depth, wins.
+ * At the level that accepted it from its caller, the envelope is that Deferred
+ * itself (one object per request, not two).
  *
  * @internal
  */
 export class EnvelopeImpl<Req, Res, E> implements Dispatcher.Envelope<Req, Res, E> {
+  readonly deferred: Deferred.Deferred<Res, E | DispatchError>
+  // the Deferred's own state, used when the envelope is the caller's Deferred
+  effect: Effect.Effect<Res, E | DispatchError> | undefined = undefined
+  resumes: Array<(effect: Effect.Effect<Res, E | DispatchError>) => void> | undefined = undefined
+
   constructor(
     readonly key: string,
     readonly request: Req,
     readonly enqueuedAt: number,
-    readonly deferred: Deferred.Deferred<Res, E | DispatchError>,
+    deferred: Deferred.Deferred<Res, E | DispatchError> | undefined,
     readonly owner: Owner,
     readonly seq: number,
     // +Infinity without a requestTimeout; set when the request is accepted
     public deadline: number
-  ) {}
+  ) {
+    this.deferred = deferred ?? (this as unknown as Deferred.Deferred<Res, E | DispatchError>)
+  }
+
+  pipe() {
+    return pipeArguments(this, arguments)
+  }
 
   get reply(): (exit: Exit.Exit<Res, E>) => Effect.Effect<boolean> {
     return (exit) => Effect.sync(() => replyUnsafe(this, exit))
@@ -52,6 +66,11 @@ export class EnvelopeImpl<Req, Res, E> implements Dispatcher.Envelope<Req, Res, 
     return { _id: "Envelope", key: this.key, request: this.request, enqueuedAt: this.enqueuedAt }
   }
 }
+
+// an envelope is a Deferred too (see above)
+Object.defineProperty(EnvelopeImpl.prototype, "~effect/Deferred", {
+  value: { _A: (_: unknown) => _, _E: (_: unknown) => _ }
+})
 
 /** @internal */
 export const isAnswered = (envelope: EnvelopeImpl<any, any, any>): boolean => envelope.deferred.effect !== undefined
