@@ -9,8 +9,8 @@ import { Schema } from "effect"
 /**
  * The child's mailbox held `capacity` requests, so this one was refused at
  * once and nothing was queued. With `maxChildren`, also the answer to a request
- * for a new key when every live child has work waiting (`capacity` is then the
- * cap on children).
+ * for a new key when every live child has work waiting (then `limit` is
+ * `"maxChildren"` and `capacity` is the cap on children).
  *
  * @example
  * ```ts
@@ -31,10 +31,14 @@ import { Schema } from "effect"
  */
 export class TooManyRequests extends Schema.TaggedError<TooManyRequests>()("TooManyRequests", {
   key: Schema.String,
-  capacity: Schema.Number
+  capacity: Schema.Number,
+  /** what was full: the key's mailbox (default), or the cap on live children (`maxChildren`) */
+  limit: Schema.optional(Schema.Literals(["mailbox", "maxChildren"]))
 }) {
   override get message(): string {
-    return `the mailbox of "${this.key}" is full (capacity ${this.capacity})`
+    return this.limit === "maxChildren"
+      ? `no room for a child for "${this.key}": ${this.capacity} children live (maxChildren) and each has work waiting`
+      : `the mailbox of "${this.key}" is full (capacity ${this.capacity})`
   }
 }
 

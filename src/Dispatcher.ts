@@ -641,7 +641,7 @@ export const send: {
     Deferred.Deferred<Res, E | DispatchError>,
     DispatchErrors.TooManyRequests | DispatchErrors.Unavailable
   >
-} = dual((args) => root.isDispatcher(args[0]), root.send)
+} = dual(2, root.send)
 
 /**
  * `send`, then wait for the answer.
@@ -664,7 +664,7 @@ export const send: {
 export const call: {
   <Req>(request: Req): <Res, E>(self: Dispatcher<Req, Res, E>) => Effect.Effect<Res, E | DispatchError>
   <Req, Res, E>(self: Dispatcher<Req, Res, E>, request: Req): Effect.Effect<Res, E | DispatchError>
-} = dual((args) => root.isDispatcher(args[0]), root.call)
+} = dual(2, root.call)
 
 /**
  * Stop a root explicitly, the same as closing its Scope: end every mailbox,

@@ -2,7 +2,7 @@
  * DESIGN.md "Behaviour": one test (or a few) per numbered behaviour, named after it.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, Deferred, Effect, Exit, Fiber, Layer, Queue, Context } from "effect"
+import { Cause, Context, Deferred, Effect, Exit, Fiber, Layer, Queue, Schedule } from "effect"
 import { TestClock } from "effect/testing"
 import { Dispatcher } from "../src/index.js"
 import { errorOf, fakeFactory, isDone, type Rq, rq, settle } from "./support/harness.js"
@@ -101,6 +101,34 @@ describe("3. Successor on exit", () => {
       assert.deepStrictEqual(spawned, [1, 2])
       const stats = yield* Dispatcher.stats(d)
       assert.deepStrictEqual([stats.spawned, stats.successors, stats.live], [2, 1, 0])
+    }).pipe(Effect.scoped))
+})
+
+describe("3. Successor on exit: nothing interleaves with a placement", () => {
+  it.effect("a child passivated to make room, whose end answers a caller who sends for the same new key, leaves one child for it", () =>
+    Effect.gen(function*() {
+      const leaf: Dispatcher.Factory<Rq, string, string> = {
+        keyOf: (r) => r.topic,
+        spawn: (child) =>
+          child.key === "fail" ? Effect.fail("boom") : Dispatcher.serve(child, (r) => Effect.succeed(r.topic))
+      }
+      const d = yield* Dispatcher.make<Rq, string, string>({
+        keyOf: (r) => r.group,
+        spawn: (child) => Dispatcher.runChild(child, leaf, { restart: Schedule.spaced("1 second") })
+      }, { maxChildren: 1 })
+      // caller 1: a call that waits on A's failing topic, then a send for B as soon as it is answered
+      const caller1 = yield* Effect.forkChild(
+        Effect.exit(Dispatcher.call(d, rq("A", "fail"))).pipe(Effect.andThen(Dispatcher.send(d, rq("B", "x", 1))))
+      )
+      yield* settle
+      // caller 2: B is new, A is passivated to make room; A's stop answers caller 1, who sends for B
+      const b2 = yield* Dispatcher.send(d, rq("B", "x", 2))
+      const b1 = yield* Fiber.join(caller1)
+      yield* TestClock.adjust("2 seconds")
+      assert.deepStrictEqual([yield* Deferred.await(b1), yield* Deferred.await(b2)], ["x", "x"])
+      assert.deepStrictEqual((yield* Dispatcher.children(d)).map((c) => c.key), ["B"])
+      assert.strictEqual((yield* Dispatcher.stats(d)).live, 1)
+      yield* Dispatcher.shutdown(d)
     }).pipe(Effect.scoped))
 })
 

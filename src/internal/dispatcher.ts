@@ -11,7 +11,7 @@
 import { Cause, Context, Deferred, Duration, Effect, Exit, Queue, Schedule, Scope } from "effect"
 import { ChildFailed, type DispatchError, TooManyRequests, Unavailable } from "../DispatchError.js"
 import { type Core, Running, Stopped, Stopping } from "./core.js"
-import { Active, ChildSpecImpl, Entry, Gone, Passivating, Restarting, Reviving } from "./entry.js"
+import { Active, ChildSpecImpl, Entry, Gone, type Holder, Passivating, Restarting, Reviving } from "./entry.js"
 import { EnvelopeImpl, isAnswered, rejectUnsafe } from "./envelope.js"
 import type { Mailbox } from "./mailbox.js"
 
@@ -44,8 +44,11 @@ const maxDirectDepth = 8
 
 /**
  * Place one request for `key`, in one synchronous step: find or make the
- * entry, refuse or enqueue, spawn or wake the child last. `deferred` and
- * `outerDeadline` come from the level above in a hierarchy.
+ * entry, refuse or enqueue, then, last of all, spawn or wake the child (and end
+ * the one passivated to make room). Ending or waking a child, or answering a
+ * caller, can run that fiber inside this very call, so nothing of the kind
+ * happens before the registry is settled. `deferred` and `outerDeadline` come
+ * from the level above in a hierarchy.
  *
  * @internal
  */
@@ -59,21 +62,26 @@ export const place = (
   if (core.state !== Running) return unavailable(core, key)
   let entry = core.registry.get(key)
   if (entry === undefined) {
-    if (!makeRoom(core, undefined)) return capReached(core, key)
+    const evicted = makeRoom(core, undefined)
+    if (evicted === false) return capReached(core, key)
     entry = new Entry(core, key, core.mailboxes.make())
     core.registry.set(key, entry)
     core.resident++
     const envelope = envelopeFor(core, entry, request, deferred, outerDeadline)
     Queue.offerUnsafe(entry.mailbox, envelope)
     accepted(core, entry, envelope)
-    // last, since a child may run to its end inside this call
     spawn(core, entry, 0, true)
+    if (evicted !== undefined) endPassivated(core, evicted)
     return envelope
   }
   let mailbox = entry.mailbox
+  let evicted: Entry | undefined
   switch (entry.phase) {
     case Passivating: {
-      if (!makeRoom(core, entry)) return capReached(core, key)
+      const room = makeRoom(core, entry)
+      if (room === false) return capReached(core, key)
+      evicted = room
+      // its child ends with its own mailbox; a new child takes this one once it has
       mailbox = entry.more.next = core.mailboxes.make()
       entry.phase = Reviving
       core.resident++
@@ -88,6 +96,7 @@ export const place = (
     core.registry.set(key, entry)
   }
   if (mailbox.messages.length >= core.options.capacity) {
+    // (never with `evicted`: a revived key's mailbox is new)
     if (core.options.overflowWait === undefined || core.options.overflowWait <= 0) {
       core.tooManyRequests++
       return entry.exitFor("tooManyRequests")
@@ -96,11 +105,17 @@ export const place = (
   }
   const envelope = envelopeFor(core, entry, request, deferred, outerDeadline)
   accepted(core, entry, envelope)
-  // an idle downstream router takes it straight away, routing it in this call
-  if (mailbox === entry.mailbox && entry.held?.routeNow?.(envelope) === true) return envelope
-  Queue.offerUnsafe(mailbox, envelope)
-  // last, since the child may run inside this call; a revived key's new child is not started yet
-  if (mailbox === entry.mailbox) wake(core, entry)
+  if (mailbox === entry.mailbox) {
+    // an idle downstream router takes it straight away, routing it in this call
+    if (entry.held?.routeNow?.(envelope) !== true) {
+      Queue.offerUnsafe(mailbox, envelope)
+      wake(core, entry)
+    }
+  } else {
+    // a revived key: its new child starts once the old one has ended
+    Queue.offerUnsafe(mailbox, envelope)
+    if (evicted !== undefined) endPassivated(core, evicted)
+  }
   return envelope
 }
 
@@ -175,28 +190,37 @@ const track = (entry: Entry, envelope: EnvelopeImpl<any, any, any>): void => {
 }
 
 /**
- * Below the cap, or room made by passivating the least recently used idle child.
+ * Below the cap (`undefined`), or room made by passivating the least recently
+ * used idle child (that entry, to end once the caller is done with the
+ * registry), or no room (`false`).
  */
-const makeRoom = (core: Core, reviving: Entry | undefined): boolean => {
-  if (core.resident < core.options.maxChildren) return true
+const makeRoom = (core: Core, reviving: Entry | undefined): Entry | undefined | false => {
+  if (core.resident < core.options.maxChildren) return undefined
   for (const entry of core.registry.values()) {
     if (
       entry !== reviving && entry.phase === Active && entry.fiber !== undefined &&
       entry.mailbox.messages.length === 0
     ) {
-      passivate(core, entry)
-      return true
+      entry.phase = Passivating
+      core.resident--
+      return entry
     }
   }
   return false
 }
 
-const passivate = (core: Core, entry: Entry): void => {
-  entry.phase = Passivating
-  core.resident--
-  // an empty mailbox ends at once: the child sees Cause.Done on its next take
-  Queue.endUnsafe(entry.mailbox)
-  wake(core, entry)
+/**
+ * A passivated child's mailbox ends (it is empty), on the next tick: the child
+ * sees `Cause.Done` and ends. Not inside the sender's call, where its end (say,
+ * a downstream dispatcher answering its leftovers) would complete other
+ * callers inside this one: a concurrent `Effect.forEach` (Effect 4.1) can then
+ * run one of its items twice.
+ */
+const endPassivated = (core: Core, entry: Entry): void => {
+  core.mailboxes.dispatcher.scheduleTask(() => {
+    Queue.endUnsafe(entry.mailbox)
+    wake(core, entry)
+  }, 0)
 }
 
 const unavailable = (core: Core, key: string): Exit.Exit<never, DispatchError> => {
@@ -207,7 +231,7 @@ const unavailable = (core: Core, key: string): Exit.Exit<never, DispatchError> =
 
 const capReached = (core: Core, key: string): Exit.Exit<never, DispatchError> => {
   core.tooManyRequests++
-  return Exit.fail(new TooManyRequests({ key, capacity: core.options.maxChildren }))
+  return Exit.fail(new TooManyRequests({ key, capacity: core.options.maxChildren, limit: "maxChildren" }))
 }
 
 // -----------------------------------------------------------------------------
@@ -228,6 +252,7 @@ const spawn = (core: Core, entry: Entry, delay: number, immediate: boolean): voi
   entry.held = undefined
   entry.supervised = true
   const scope = Scope.makeUnsafe()
+  entry.scope = scope
   let run: Effect.Effect<unknown, unknown>
   if (delay > 0) {
     // the successor is spawned once the delay has passed; a stop meanwhile cancels it
@@ -257,14 +282,23 @@ const incarnation = (core: Core, entry: Entry, scope: Scope.Closeable): Effect.E
   if (entry.incarnation > 1) core.successors++
   // a custom child may take requests and end without answering: track them until it says otherwise
   entry.tracked = entry.mailbox.messages.length === 1 ? [headOf(entry.mailbox)!] : mailboxContents(entry.mailbox)
-  let body: Effect.Effect<unknown, unknown>
+  let body: unknown
   try {
-    body = core.factory.spawn(new ChildSpecImpl(entry.key, entry.mailbox, entry)) as Effect.Effect<unknown, unknown>
+    body = core.factory.spawn(new ChildSpecImpl(entry.key, entry.mailbox, entry))
   } catch (defect) {
     // a spawn that throws while building its effect is a child that died
     body = Effect.die(defect)
   }
-  return Effect.onExit(body, (exit) => Effect.andThen(Scope.close(scope, exit), afterChild(core, entry, exit)))
+  if (!Effect.isEffect(body)) {
+    body = Effect.die(new TypeError(`spawn must return an Effect, but returned ${typeof body} for key "${entry.key}"`))
+  }
+  // the Scope closes as the child ends; a finalizer that fails makes the child's end a failure too
+  return Effect.onExit(body as Effect.Effect<unknown, unknown>, (exit) =>
+    Effect.flatMap(Effect.exit(Scope.close(scope, exit)), (closed) => {
+      if (closed._tag === "Success") return afterChild(core, entry, exit)
+      const ended = exit._tag === "Failure" ? Exit.failCause(Cause.combine(exit.cause, closed.cause)) : closed
+      return Effect.andThen(afterChild(core, entry, ended), closed)
+    }))
 }
 
 const headOf = (mailbox: Mailbox): EnvelopeImpl<any, any, any> | undefined => {
@@ -321,25 +355,26 @@ const childEnded = (core: Core, entry: Entry, exit: Exit.Exit<unknown, unknown>)
     core.failures++
     entry.more.lastCause = exit.cause
   }
-  if (entry.tracked !== undefined) answerAbandoned(entry, failed ? exit.cause : undefined)
-  if (entry.held !== undefined) {
-    const held = entry.held
-    entry.held = undefined
-    held.abandon(failed ? Exit.fail(new ChildFailed({ key: entry.key, cause: exit.cause }, { disableChecks: true })) : undefined)
-  }
+  // what it took and left unanswered is answered once the registry is settled
+  const abandoned = entry.tracked !== undefined ? takenAndUnanswered(entry) : undefined
+  entry.tracked = undefined
+  const held = entry.held
+  entry.held = undefined
 
   const next = entry.extra?.next
   if (core.state !== Running) {
     core.leftovers.push(entry.mailbox)
     if (next !== undefined) core.leftovers.push(next)
     forget(core, entry)
+    answerAbandoned(entry, abandoned, held, failed ? exit.cause : undefined)
     if (core.fibers === 0) finishStop(core)
     return
   }
   dropAnswered(entry.mailbox)
   switch (entry.phase) {
     case Passivating:
-      return forget(core, entry)
+      forget(core, entry)
+      break
     case Reviving: {
       const extra = entry.extra!
       entry.mailbox = next!
@@ -347,32 +382,47 @@ const childEnded = (core: Core, entry: Entry, exit: Exit.Exit<unknown, unknown>)
       extra.failures = 0
       extra.step = undefined
       entry.incarnation = 0
-      return spawn(core, entry, 0, false)
+      spawn(core, entry, 0, false)
+      break
     }
+    default:
+      if (entry.mailbox.messages.length === 0) forget(core, entry)
+      else if (!failed) spawn(core, entry, 0, false)
+      else if (entry.extra!.restartDelay < 0) giveUp(core, entry)
+      else spawn(core, entry, entry.extra!.restartDelay, false)
   }
-  if (entry.mailbox.messages.length === 0) return forget(core, entry)
-  if (!failed) return spawn(core, entry, 0, false)
-  const delay = entry.extra!.restartDelay
-  if (delay < 0) return giveUp(core, entry)
-  spawn(core, entry, delay, false)
+  answerAbandoned(entry, abandoned, held, failed ? exit.cause : undefined)
+}
+
+/** Of what an ended custom child was handed, the requests it took and did not answer. */
+const takenAndUnanswered = (entry: Entry): Array<EnvelopeImpl<any, any, any>> => {
+  const next = entry.extra?.next
+  const firstUntaken = headSeq(entry.mailbox) ?? (next && headSeq(next)) ?? Infinity
+  return entry.tracked!.filter((envelope) => envelope.seq < firstUntaken && !isAnswered(envelope))
 }
 
 /**
- * Requests the ended child took and left unanswered: `ChildFailed` if it
- * failed, `Unavailable` if it ended otherwise. Nothing waits forever.
+ * Requests the ended child took and left unanswered (a custom child's, or the
+ * batch a `serve` child held): `ChildFailed` if it failed, `Unavailable` if it
+ * ended otherwise. Nothing waits forever.
  */
-const answerAbandoned = (entry: Entry, cause: Cause.Cause<unknown> | undefined): void => {
-  const next = entry.extra?.next
-  const firstUntaken = headSeq(entry.mailbox) ?? (next && headSeq(next)) ?? Infinity
+const answerAbandoned = (
+  entry: Entry,
+  abandoned: ReadonlyArray<EnvelopeImpl<any, any, any>> | undefined,
+  held: Holder | undefined,
+  cause: Cause.Cause<unknown> | undefined
+): void => {
+  if (abandoned === undefined && held === undefined) return
   const failed = cause === undefined
     ? undefined
     : Exit.fail(new ChildFailed({ key: entry.key, cause }, { disableChecks: true }))
-  for (const envelope of entry.tracked!) {
-    if (envelope.seq >= firstUntaken || isAnswered(envelope)) continue
-    if (failed !== undefined) rejectUnsafe(envelope, "childFailed", failed)
-    else reject(envelope, "unavailable")
+  if (abandoned !== undefined) {
+    for (const envelope of abandoned) {
+      if (failed !== undefined) rejectUnsafe(envelope, "childFailed", failed)
+      else reject(envelope, "unavailable")
+    }
   }
-  entry.tracked = undefined
+  held?.abandon(failed)
 }
 
 const headSeq = (mailbox: Mailbox): number | undefined => headOf(mailbox)?.seq
@@ -469,9 +519,25 @@ const finishStop = (core: Core): void => {
 /** @internal */
 export const awaitStopped = (core: Core): Effect.Effect<void> => Deferred.await(core.stopped)
 
-/** @internal */
+/**
+ * Begin the stop and wait for its end; from inside one of its own children (or
+ * below them), only begin it: waiting would be waiting for oneself.
+ *
+ * @internal
+ */
 export const stop = (core: Core): Effect.Effect<void> =>
-  Effect.suspend(() => {
+  Effect.withFiber((fiber) => {
     beginStop(core)
-    return Deferred.await(core.stopped)
+    if (core.state === Stopped) return Effect.void
+    const scope = Context.getOrUndefined(fiber.context, Scope.Scope)
+    return scope !== undefined && isWithin(core, scope) ? Effect.void : Deferred.await(core.stopped)
   })
+
+const isWithin = (core: Core, scope: Scope.Scope): boolean => {
+  for (const entry of core.registry.values()) {
+    if (entry.scope === scope) return true
+    const downstream = entry.extra?.downstream
+    if (downstream !== undefined && isWithin(downstream, scope)) return true
+  }
+  return false
+}

@@ -2,7 +2,7 @@
  * A key's place in a dispatcher: its entry (mailbox, child, restart state)
  * and the spec its children are handed.
  */
-import type { Cause, Duration, Effect, Fiber } from "effect"
+import type { Cause, Duration, Effect, Fiber, Scope } from "effect"
 import { Exit } from "effect"
 import type * as Dispatcher from "../Dispatcher.js"
 import { type DispatchError, RequestTimeout, TooManyRequests, Unavailable } from "../DispatchError.js"
@@ -67,6 +67,8 @@ export class Entry {
   held: Holder | undefined = undefined
   /** spawned by a dispatcher, which handles its end (not a `testChild`'s) */
   supervised = false
+  /** the Scope of its current child: fibers running with it are inside the child */
+  scope: Scope.Scope | undefined = undefined
   extra: Extra | undefined = undefined
 
   constructor(readonly core: Core, readonly key: string, public mailbox: Mailbox) {}

@@ -37,6 +37,11 @@ export class Mailboxes {
     })
   }
 
+  /** the scheduler the dispatcher's mailboxes and callers are woken on */
+  get dispatcher(): Mailbox["dispatcher"] {
+    return this.template.dispatcher
+  }
+
   make(): Mailbox {
     const template = this.template
     const self = Object.create(Object.getPrototypeOf(template))

@@ -53,6 +53,8 @@ const positiveInt = (what: string) =>
   )
 
 const durationOf = (u: unknown): Duration.Duration | undefined => {
+  // Duration reads NaN millis as zero: not a duration anyone meant
+  if (typeof u === "number" && Number.isNaN(u)) return undefined
   // Duration.fromInput throws on some malformed inputs (a negative tuple, say): treat those as invalid
   try {
     return Option.getOrUndefined(Duration.fromInput(u as Duration.Input))
