@@ -1,8 +1,8 @@
 /**
  * `Effect.forEach` with `concurrency` over calls: every item runs once. Effect
  * 4.1's concurrent forEach can run an item twice (and skip one) when a worker
- * completes another worker synchronously; `call` resumes a caller that waited
- * on the next tick, so it never completes one of those workers inside another.
+ * completes another worker synchronously; a `call` completes no caller but
+ * its own inside its call, so its workers never finish inside one another.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
