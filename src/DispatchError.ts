@@ -154,6 +154,20 @@ export class InvalidOptions extends Schema.TaggedError<InvalidOptions>()("Invali
 /**
  * Every error the dispatcher itself can answer a request with.
  *
+ * @example
+ * ```ts
+ * import type { DispatchError } from "effect-dispatcher"
+ *
+ * const status = (e: DispatchError.DispatchError): number => {
+ *   switch (e._tag) {
+ *     case "TooManyRequests": return 429
+ *     case "RequestTimeout": return 408
+ *     case "Unavailable": return 503
+ *     case "ChildFailed": return 500
+ *   }
+ * }
+ * ```
+ *
  * @since 0.1.0
  * @category errors
  */

@@ -21,26 +21,82 @@ import * as testing from "./internal/testChild.js"
 
 export {
   /**
+   * The child serving the key failed and could not answer (its restarts gave
+   * up, or it failed holding the request). See `DispatchError.ChildFailed`.
+   *
+   * @example
+   * ```ts
+   * import { Effect } from "effect"
+   * import { Dispatcher } from "effect-dispatcher"
+   *
+   * declare const d: Dispatcher.Dispatcher<string, string>
+   * const answer = Dispatcher.call(d, "job").pipe(Effect.catchTag("ChildFailed", (e) => Effect.succeed(`broken: ${e.key}`)))
+   * ```
+   *
    * @since 0.1.0
    * @category errors
    */
   ChildFailed,
   /**
+   * An option was invalid; the message names it and the value. See `DispatchError.InvalidOptions`.
+   *
+   * @example
+   * ```ts
+   * import { Effect } from "effect"
+   * import { Dispatcher } from "effect-dispatcher"
+   *
+   * declare const factory: Dispatcher.Factory<string>
+   * const made = Dispatcher.make(factory, { maxChildren: 0 }).pipe(Effect.catchTag("InvalidOptions", (e) => Effect.die(e.message)))
+   * ```
+   *
    * @since 0.1.0
    * @category errors
    */
   InvalidOptions,
   /**
+   * The request's deadline passed before it was answered. See `DispatchError.RequestTimeout`.
+   *
+   * @example
+   * ```ts
+   * import { Effect } from "effect"
+   * import { Dispatcher } from "effect-dispatcher"
+   *
+   * declare const d: Dispatcher.Dispatcher<string, string>
+   * const answer = Dispatcher.call(d, "poll").pipe(Effect.catchTag("RequestTimeout", () => Effect.succeed("empty")))
+   * ```
+   *
    * @since 0.1.0
    * @category errors
    */
   RequestTimeout,
   /**
+   * The key's mailbox (or the cap on children) was full. See `DispatchError.TooManyRequests`.
+   *
+   * @example
+   * ```ts
+   * import { Effect } from "effect"
+   * import { Dispatcher } from "effect-dispatcher"
+   *
+   * declare const d: Dispatcher.Dispatcher<string, string>
+   * const answer = Dispatcher.call(d, "job").pipe(Effect.catchTag("TooManyRequests", () => Effect.succeed("try later")))
+   * ```
+   *
    * @since 0.1.0
    * @category errors
    */
   TooManyRequests,
   /**
+   * The dispatcher is stopping or stopped. See `DispatchError.Unavailable`.
+   *
+   * @example
+   * ```ts
+   * import { Effect } from "effect"
+   * import { Dispatcher } from "effect-dispatcher"
+   *
+   * declare const d: Dispatcher.Dispatcher<string, string>
+   * const answer = Dispatcher.call(d, "job").pipe(Effect.catchTag("Unavailable", () => Effect.succeed("shutting down")))
+   * ```
+   *
    * @since 0.1.0
    * @category errors
    */
@@ -246,8 +302,8 @@ export interface ServeOptions {
  * import { Dispatcher } from "effect-dispatcher"
  *
  * const program = Effect.gen(function*() {
- *   const echo: Dispatcher.Dispatcher<string, string> = yield* Dispatcher.make({
- *     keyOf: (s: string) => s,
+ *   const echo = yield* Dispatcher.make<string, string>({
+ *     keyOf: (s) => s,
  *     spawn: (child) => Dispatcher.serve(child, (s: string) => Effect.succeed(s))
  *   })
  *   return yield* Dispatcher.call(echo, "hello")
@@ -262,11 +318,30 @@ export interface Dispatcher<in Req, out Res = void, out E = never> extends Pipea
 }
 
 /**
+ * Types that belong to `Dispatcher`.
+ *
+ * @example
+ * ```ts
+ * import type { Dispatcher } from "effect-dispatcher"
+ *
+ * // a dispatcher of string requests is a dispatcher of "a" | "b" requests too (contravariant in Req)
+ * const narrow = (d: Dispatcher.Dispatcher<string, number>): Dispatcher.Dispatcher<"a" | "b", number> => d
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
 export declare namespace Dispatcher {
   /**
+   * The dispatcher's variance: it takes `Req` in, and gives `Res` and `E` out.
+   *
+   * @example
+   * ```ts
+   * import type { Dispatcher } from "effect-dispatcher"
+   *
+   * type Out = Dispatcher.Dispatcher.Variance<string, number, never>["_Res"] // (_: never) => number
+   * ```
+   *
    * @since 0.1.0
    * @category models
    */
