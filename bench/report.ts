@@ -335,8 +335,9 @@ const sourcesNote = (results: ReadonlyArray<Result>): string => {
   const counts = new Map<string, number>()
   for (const r of results) if (r.source !== undefined) counts.set(r.source, (counts.get(r.source) ?? 0) + 1)
   if (counts.size <= 1) return ""
-  const states = [...counts].map(([hash, n]) => `${hash} (${n} measurements)`).join(", ")
-  return ` **src/ changed while the suite ran**: the measurements saw ${counts.size} states of it, ${states}; each measurement's is in latest.raw.json.`
+  const [hash, n] = [...counts].sort((a, b) => b[1] - a[1])[0]!
+  return ` **src/ changed while the suite ran**: the ${results.length} measurements saw ${counts.size} states of it ` +
+    `(the most common, sha256 ${hash}, in ${n}); each measurement's state is in latest.raw.json.`
 }
 
 const figureOfCheck = (c: Check): string => {
