@@ -49,18 +49,24 @@ describe("stats and children", () => {
     }).pipe(Effect.scoped))
 })
 
+/** groups -> topics, with three calls made: g1/t1, g1/t2, g2/t1 */
+const groupsOverTopics = Effect.gen(function*() {
+  const d = yield* Dispatcher.make<Rq, string>({
+    keyOf: (r) => r.group,
+    spawn: (child) =>
+      Dispatcher.runChild(child, {
+        keyOf: (r: Rq) => r.topic,
+        spawn: (c) => Dispatcher.serve(c, (r: Rq) => Effect.succeed(r.topic))
+      }, { name: "topics" })
+  }, { name: "groups" })
+  for (const [g, t] of [["g1", "t1"], ["g1", "t2"], ["g2", "t1"]] as const) yield* Dispatcher.call(d, rq(g, t))
+  return d
+})
+
 describe("tree", () => {
   it.effect("tree: one snapshot of every level, downstream dispatchers included", () =>
     Effect.gen(function*() {
-      const d = yield* Dispatcher.make<Rq, string>({
-        keyOf: (r) => r.group,
-        spawn: (child) =>
-          Dispatcher.runChild(child, {
-            keyOf: (r: Rq) => r.topic,
-            spawn: (c) => Dispatcher.serve(c, (r: Rq) => Effect.succeed(r.topic))
-          }, { name: "topics" })
-      }, { name: "groups" })
-      for (const [g, t] of [["g1", "t1"], ["g1", "t2"], ["g2", "t1"]] as const) yield* Dispatcher.call(d, rq(g, t))
+      const d = yield* groupsOverTopics
       const tree = yield* Dispatcher.tree(d)
       assert.deepStrictEqual([tree.name, tree.path, tree.stats.accepted], ["groups", "groups", 3])
       const shape = tree.children.map((g) => [g.key, g.downstream?.path, g.downstream?.children.map((t) => t.key)])
@@ -94,15 +100,7 @@ describe("metrics", () => {
 
   it.effect("every downstream dispatcher of a name adds to the same series", () =>
     Effect.gen(function*() {
-      const d = yield* Dispatcher.make<Rq, string>({
-        keyOf: (r) => r.group,
-        spawn: (child) =>
-          Dispatcher.runChild(child, {
-            keyOf: (r: Rq) => r.topic,
-            spawn: (c) => Dispatcher.serve(c, (r: Rq) => Effect.succeed(r.topic))
-          }, { name: "topics" })
-      }, { name: "groups" })
-      for (const [g, t] of [["g1", "t1"], ["g1", "t2"], ["g2", "t1"]] as const) yield* Dispatcher.call(d, rq(g, t))
+      const d = yield* groupsOverTopics
       const topics = yield* Metric.value(
         Metric.withAttributes(Dispatcher.metrics.spawns, { dispatcher: "topics" })
       )
