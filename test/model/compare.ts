@@ -4,8 +4,8 @@
  * invariants of "nothing lost" and a clean stop are checked.
  */
 import type { Dispatcher } from "effect-dispatcher"
-import { advanceAll, type Model, type Outcome, sameOutcome, showOutcome } from "./model.js"
-import type { Real } from "./real.js"
+import { advanceAll, type Model, type Outcome, type RequestState, sameOutcome, showOutcome } from "./model.js"
+import { type Real, sentOf } from "./real.js"
 
 export class Divergence extends Error {
   override readonly name = "Divergence"
@@ -85,11 +85,58 @@ export const step = async (
   candidates.list = survivors
 }
 
+/**
+ * The root's `rejected` counters, from the answers given: the dispatcher
+ * counts each refusal or error answer it gives (not those it loses to another
+ * answer), at the level that gives it, so a root counter counts the answers
+ * that carry the request's root key (a downstream answer carries the
+ * downstream key; the downstream keys are not root keys).
+ */
+const rejectedBy = (
+  model: Model,
+  real: Real
+): { tooManyRequests: number; unavailable: number; requestTimeout: number; childFailed: number } => {
+  const counts = { tooManyRequests: 0, unavailable: 0, requestTimeout: 0, childFailed: 0 }
+  for (const [id, state] of model.requests) {
+    if (state.answer === undefined) continue
+    const actual = real.answerOf(id)
+    const o = actual === undefined ? undefined : state.answer.find((a) => sameOutcome(a, actual))
+    if (o === undefined || !("key" in o) || o.key !== state.req.root) continue
+    switch (o._tag) {
+      case "TooManyRequests":
+        counts.tooManyRequests++
+        break
+      case "Unavailable":
+        counts.unavailable++
+        break
+      case "RequestTimeout":
+        counts.requestTimeout++
+        break
+      case "ChildFailed":
+        counts.childFailed++
+    }
+  }
+  return counts
+}
+
+/** What a `send` has done: still waiting for room, given the Deferred, or failed. */
+const sendState = (real: Real, id: number): RequestState["sent"] | undefined => {
+  const record = real.requests.get(id)
+  if (record === undefined || record.send === undefined) return undefined
+  const sent = sentOf(record)
+  return sent === undefined ? "waiting" : sent._tag === "Success" ? "ok" : "refused"
+}
+
 /** Everything observable, after one command. */
 const compareWith = (model: Model, real: Real, observed: Observed, when: string): void => {
   if (real.violations.length > 0) fail(model, `${when}: ${real.violations.join("; ")}`)
   // every answer so far, and only those
   for (const [id, state] of model.requests) {
+    if (state.req.mode === "send") {
+      // what `send` itself did: waiting for room, the Deferred, or refused
+      const sent = sendState(real, id)
+      if (sent !== state.sent) fail(model, `${when}: send #${id} is ${sent ?? "missing"}, the model's is ${state.sent}`)
+    }
     const actual = real.answerOf(id)
     if (state.answer === undefined) {
       if (actual !== undefined) fail(model, `${when}: #${id} was answered ${showOutcome(actual)}, the model still waits`)
@@ -116,8 +163,16 @@ const compareWith = (model: Model, real: Real, observed: Observed, when: string)
   expectEqual(
     model,
     `${when}: Dispatcher.stats(root)`,
-    { accepted: stats.accepted, spawned: stats.spawned, successors: stats.successors, failures: stats.failures, live: stats.live },
-    { ...model.rootStats, live: model.rootChildren().length }
+    {
+      accepted: stats.accepted,
+      spawned: stats.spawned,
+      successors: stats.successors,
+      failures: stats.failures,
+      withdrawn: stats.withdrawn,
+      live: stats.live,
+      rejected: stats.rejected
+    },
+    { ...model.rootStats, live: model.rootChildren().length, rejected: rejectedBy(model, real) }
   )
   // the stop has returned exactly when the model's root has stopped
   const stops = [...real.shutdownFibers.map((f) => ["shutdown", f] as const), ["Scope.close", real.closeFiber] as const]
@@ -154,6 +209,10 @@ const finalChecksWith = async (model: Model, real: Real): Promise<void> => {
   // every accepted request is answered exactly once (a Deferred completes once; here: at least once)
   const unanswered = real.unanswered()
   if (unanswered.length > 0) fail(model, `accepted and never answered: ${unanswered.map((id) => `#${id}`).join(", ")}`)
+  // no sender waits for room forever
+  for (const [id, record] of real.requests) {
+    if (record.send !== undefined && sentOf(record) === undefined) fail(model, `send #${id} still waits after the stop`)
+  }
   if (real.closeFiber?.pollUnsafe() === undefined) fail(model, "closing the root's Scope has not returned")
   if (real.shutdownFibers.some((f) => f.pollUnsafe() === undefined)) fail(model, "Dispatcher.shutdown has not returned")
   // the root's enclosing finalizers run after all children ended and the leftovers were answered
@@ -195,7 +254,8 @@ const finalChecksWith = async (model: Model, real: Real): Promise<void> => {
   // a rejected request was never delivered
   for (const [id, record] of real.requests) {
     const answer = real.answerOf(id)
-    const refusedAtOnce = record.sent !== undefined && record.sent._tag === "Failure"
+    const sent = sentOf(record)
+    const refusedAtOnce = sent !== undefined && sent._tag === "Failure"
     if ((refusedAtOnce || (answer !== undefined && isRefusal(answer))) && deliveredTo.has(id)) {
       fail(model, `#${id} was refused (${answer && showOutcome(answer)}) yet delivered to ${deliveredTo.get(id)}`)
     }
@@ -204,7 +264,15 @@ const finalChecksWith = async (model: Model, real: Real): Promise<void> => {
   expectEqual(
     model,
     "Dispatcher.stats(root)",
-    { accepted: stats.accepted, spawned: stats.spawned, successors: stats.successors, failures: stats.failures, live: stats.live },
-    { ...model.rootStats, live: 0 }
+    {
+      accepted: stats.accepted,
+      spawned: stats.spawned,
+      successors: stats.successors,
+      failures: stats.failures,
+      withdrawn: stats.withdrawn,
+      live: stats.live,
+      rejected: stats.rejected
+    },
+    { ...model.rootStats, live: 0, rejected: rejectedBy(model, real) }
   )
 }

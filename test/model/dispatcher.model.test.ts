@@ -98,12 +98,27 @@ if (coverage !== undefined) {
   })
 }
 
+/** A configuration with every option off, for the fixed histories. */
+const plain: Config = {
+  rootCapacity: 1,
+  innerCapacity: 1,
+  rootTimeout: undefined,
+  innerTimeout: undefined,
+  restart: "default",
+  idleTimeToLive: undefined,
+  rootMaxChildren: undefined,
+  innerMaxChildren: undefined,
+  rootOverflowWait: undefined,
+  innerOverflowWait: undefined,
+  tOnStop: "drain"
+}
+
 describe("model-based: the real dispatcher against the reference model", () => {
   // Histories the generator once found, kept as fixed cases.
   it.effect("a deadline and a successor whose spawn throws, due at the same instant: either order", () =>
     Effect.promise(() =>
       runHistory(
-        { rootCapacity: 1, innerCapacity: 1, rootTimeout: 40, innerTimeout: undefined, restart: "short", idleTimeToLive: undefined },
+        { ...plain, rootCapacity: 1, innerCapacity: 1, rootTimeout: 40, restart: "short" },
         [
           new Send({ root: "b", inner: "x", work: 0, badRoot: false, badInner: false, mode: "send" }, false),
           new PoisonSpawn("b"),

@@ -52,13 +52,18 @@ export interface CtlHandle {
   readonly held: Array<Env>
 }
 
+type Answer = Deferred.Deferred<string, string | Dispatcher.DispatchError>
+
 export interface RealRequest {
   readonly req: Request
-  /** `send` mode: what `send` gave */
-  sent: Exit.Exit<Deferred.Deferred<string, string | Dispatcher.DispatchError>, unknown> | undefined
+  /** `send` mode: the fiber running `send` (it may wait for room, with `overflow: { wait }`) */
+  send: Fiber.Fiber<Answer, unknown> | undefined
   /** `call` mode: the fiber running `call` */
   call: Fiber.Fiber<string, unknown> | undefined
 }
+
+/** What `send` gave so far: nothing yet (it waits for room), or its exit. */
+export const sentOf = (record: RealRequest): Exit.Exit<Answer, unknown> | undefined => record.send?.pollUnsafe()
 
 const restartSchedules: Record<Config["restart"], Schedule.Schedule<unknown, unknown> | undefined> = {
   default: undefined,
@@ -74,7 +79,9 @@ export const outcomeOf = (exit: Exit.Exit<unknown, unknown>): Outcome => {
   const error = Cause.squash(cause)
   if (typeof error === "string") return { _tag: "Fail", error }
   if (error instanceof Dispatcher.TooManyRequests) {
-    return { _tag: "TooManyRequests", key: error.key, capacity: error.capacity }
+    return error.limit === "maxChildren"
+      ? { _tag: "TooManyRequests", key: error.key, capacity: error.capacity, limit: "maxChildren" }
+      : { _tag: "TooManyRequests", key: error.key, capacity: error.capacity }
   }
   if (error instanceof Dispatcher.Unavailable) return { _tag: "Unavailable", key: error.key }
   if (error instanceof Dispatcher.RequestTimeout) return { _tag: "RequestTimeout", key: error.key }
@@ -166,7 +173,9 @@ export class Real {
         name: "root",
         mailboxCapacity: self.config.rootCapacity,
         ...(self.config.rootTimeout === undefined ? {} : { requestTimeout: self.config.rootTimeout }),
-        ...(restart === undefined ? {} : { restart })
+        ...(restart === undefined ? {} : { restart }),
+        ...(self.config.rootMaxChildren === undefined ? {} : { maxChildren: self.config.rootMaxChildren }),
+        ...(self.config.rootOverflowWait === undefined ? {} : { overflow: { wait: self.config.rootOverflowWait } })
       }).pipe(
         Scope.provide(self.rootScope),
         Effect.provideService(Metric.FiberRuntimeMetrics, tracker)
@@ -246,7 +255,10 @@ export class Real {
                 const answer = Effect.succeed(servedValue(r.id))
                 return r.work > 0 ? Effect.andThen(Effect.sleep(r.work), answer) : answer
               }),
-            self.config.idleTimeToLive === undefined ? undefined : { idleTimeToLive: self.config.idleTimeToLive }
+            {
+              ...(self.config.idleTimeToLive === undefined ? {} : { idleTimeToLive: self.config.idleTimeToLive }),
+              ...(spec.key === "t" ? { onStop: self.config.tOnStop } : {})
+            }
           )
         case "down": {
           const restart = restartSchedules[self.config.restart]
@@ -254,7 +266,9 @@ export class Real {
             name: "inner",
             mailboxCapacity: self.config.innerCapacity,
             ...(self.config.innerTimeout === undefined ? {} : { requestTimeout: self.config.innerTimeout }),
-            ...(restart === undefined ? {} : { restart })
+            ...(restart === undefined ? {} : { restart }),
+            ...(self.config.innerMaxChildren === undefined ? {} : { maxChildren: self.config.innerMaxChildren }),
+            ...(self.config.innerOverflowWait === undefined ? {} : { overflow: { wait: self.config.innerOverflowWait } })
           })
         }
       }
@@ -273,10 +287,11 @@ export class Real {
       badInner: false,
       mode: "send"
     }
-    const record: RealRequest = { req, sent: undefined, call: undefined }
+    const record: RealRequest = { req, send: undefined, call: undefined }
     this.requests.set(req.id, record)
-    return Effect.map(Effect.exit(Dispatcher.send(this.dispatcher, req)), (sent) => {
-      record.sent = sent
+    // in a fiber of its own: with `overflow: { wait }` it may wait for room, and the finalizer goes on
+    return Effect.sync(() => {
+      record.send = this.fork(Dispatcher.send(this.dispatcher, req))
     })
   }
 
@@ -290,23 +305,33 @@ export class Real {
   // Commands
   // ---------------------------------------------------------------------------
 
-  /** Send (or call) a request; returns the refusal if `send` failed at once. */
-  async send(req: Request): Promise<Outcome | undefined> {
-    const record: RealRequest = { req, sent: undefined, call: undefined }
+  /**
+   * Send (or call) a request, in a fiber of its own started at once (the send
+   * happens now; it may wait for room). What `send` did by the end of the step.
+   */
+  async send(req: Request): Promise<Outcome | "accepted" | "waiting"> {
+    const record: RealRequest = { req, send: undefined, call: undefined }
     this.requests.set(req.id, record)
-    const self = this
-    return this.run(Effect.gen(function*() {
-      if (req.mode === "call") {
-        // started synchronously: the send happens now, its answer is awaited in its own fiber
-        record.call = self.fork(Dispatcher.call(self.dispatcher, req))
-        yield* self.settle
-        return undefined
-      }
-      const sent = yield* Effect.exit(Dispatcher.send(self.dispatcher, req))
-      record.sent = sent
-      yield* self.settle
-      return Exit.isFailure(sent) ? outcomeOf(sent) : undefined
-    }))
+    if (req.mode === "call") record.call = this.fork(Dispatcher.call(this.dispatcher, req))
+    else record.send = this.fork(Dispatcher.send(this.dispatcher, req))
+    await this.run(this.settle)
+    return this.sendStatus(req.id)
+  }
+
+  /** A `send`'s state: still waiting for room, or what it gave (a `call`'s is "accepted" unless answered). */
+  sendStatus(id: number): Outcome | "accepted" | "waiting" {
+    const record = this.requests.get(id)!
+    if (record.call !== undefined) return "accepted"
+    const sent = sentOf(record)
+    return sent === undefined ? "waiting" : Exit.isFailure(sent) ? outcomeOf(sent) : "accepted"
+  }
+
+  /** The caller of a `call` is interrupted while it waits. */
+  async interruptCall(id: number): Promise<void> {
+    const call = this.requests.get(id)?.call
+    if (call === undefined) throw new Error(`#${id} is not a call`)
+    call.interruptUnsafe()
+    await this.run(this.settle)
   }
 
   /** A controlled child takes up to `n` requests (without waiting). */
@@ -394,7 +419,7 @@ export class Real {
       const exit = record.call.pollUnsafe()
       return exit === undefined ? undefined : outcomeOf(exit)
     }
-    const sent = record.sent
+    const sent = sentOf(record)
     if (sent === undefined) return undefined
     if (Exit.isFailure(sent)) return outcomeOf(sent)
     const done = sent.value.effect
@@ -413,7 +438,8 @@ export class Real {
   unanswered(): Array<number> {
     const out: Array<number> = []
     for (const [id, record] of this.requests) {
-      const accepted = record.call !== undefined || (record.sent !== undefined && Exit.isSuccess(record.sent))
+      const sent = sentOf(record)
+      const accepted = record.call !== undefined || (sent !== undefined && Exit.isSuccess(sent))
       if (accepted && this.answerOf(id) === undefined) out.push(id)
     }
     return out
