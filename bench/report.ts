@@ -272,6 +272,13 @@ export const render = (
   const out: Array<string> = []
   out.push(`# effect-dispatcher benchmark${info.quick ? " (--quick)" : ""}`)
   out.push("")
+  if (info.quick) {
+    out.push(
+      "**A smoke run.** With 0.4 s warm-ups and 0.3 s timings, the figures are rough, W3 and W6 (the paths warmed least) most of all: " +
+        "use `npm run bench` for figures to compare with the targets."
+    )
+    out.push("")
+  }
   out.push(
     `Node ${info.node} (\`${info.nodePath}\`) on ${info.cpu}, ${info.memory}, ${info.os}; ` +
       `${info.reps} repetition${info.reps === 1 ? "" : "s"} per figure, each in a fresh process, peers alternating; ` +
