@@ -9,7 +9,8 @@
 import { Effect, Layer, Schema } from "effect"
 import { Entity, MessageStorage, RunnerHealth, Runners, RunnerStorage, Sharding, ShardingConfig } from "effect/cluster"
 import { Rpc } from "effect/rpc"
-import { type EffectPeer, REJECTED } from "../types.js"
+import type { EffectPeer } from "../types.js"
+import { rejectedOn } from "./rejected.js"
 
 const Echo = Rpc.make("Echo", {
   payload: { n: Schema.Number },
@@ -17,6 +18,8 @@ const Echo = Rpc.make("Echo", {
 })
 
 const EchoEntity = Entity.make("Echo", [Echo])
+
+const orRejected = rejectedOn("MailboxFull")
 
 /** `TestRunner.layer`, with the sharding configuration given. */
 const cluster = (config: Partial<ShardingConfig.ShardingConfig["Service"]>) =>
@@ -55,7 +58,7 @@ export const peer: EffectPeer = {
       const call = (key: string, n: number) => clientFor(key).Echo({ n })
       return {
         call,
-        tryCall: (key: string, n: number) => call(key, n).pipe(Effect.catchTag("MailboxFull", () => Effect.succeed(REJECTED)))
+        tryCall: (key: string, n: number) => orRejected(call(key, n))
       }
     }).pipe(Effect.orDie)
 }

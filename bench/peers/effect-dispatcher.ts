@@ -5,7 +5,8 @@
  */
 import { Effect, Queue } from "effect"
 import { Dispatcher } from "effect-dispatcher"
-import { type EffectPeer, REJECTED } from "../types.js"
+import type { EffectPeer } from "../types.js"
+import { rejectedOn } from "./rejected.js"
 
 interface Request {
   readonly key: string
@@ -37,7 +38,7 @@ const spawnFor = (child: "echo" | "once" | "stuck") => {
   }
 }
 
-const rejected = Effect.succeed(REJECTED)
+const orRejected = rejectedOn("TooManyRequests")
 
 export const peer: EffectPeer = {
   kind: "effect",
@@ -50,8 +51,7 @@ export const peer: EffectPeer = {
       }, { mailboxCapacity: capacity })
       return {
         call: (key: string, n: number) => Dispatcher.call(dispatcher, { key, n }),
-        tryCall: (key: string, n: number) =>
-          Dispatcher.call(dispatcher, { key, n }).pipe(Effect.catchTag("TooManyRequests", () => rejected))
+        tryCall: (key: string, n: number) => orRejected(Dispatcher.call(dispatcher, { key, n }))
       }
     }).pipe(Effect.orDie),
   makeTree: ({ capacity }) =>

@@ -8,7 +8,8 @@
  * every mailbox is ended, the children drain them and end.
  */
 import { type Cause, Data, Deferred, Effect, Exit, Fiber, Queue, Scope } from "effect"
-import { type EffectPeer, REJECTED } from "../types.js"
+import type { EffectPeer } from "../types.js"
+import { rejectedOn } from "./rejected.js"
 
 class TooManyRequests extends Data.TaggedError("TooManyRequests")<{ readonly key: string }> {}
 class Unavailable extends Data.TaggedError("Unavailable")<{ readonly key: string }> {}
@@ -98,6 +99,8 @@ interface Request {
   readonly n: number
 }
 
+const orRejected = rejectedOn("TooManyRequests")
+
 const reply = (m: Message<Request>) => Deferred.succeed(m.deferred, m.message.n)
 
 export const peer: EffectPeer = {
@@ -123,7 +126,7 @@ export const peer: EffectPeer = {
         })
       return {
         call,
-        tryCall: (key, n) => call(key, n).pipe(Effect.catchTag("TooManyRequests", () => Effect.succeed(REJECTED)))
+        tryCall: (key: string, n: number) => orRejected(call(key, n))
       }
     }),
   makeTree: ({ capacity }) =>
