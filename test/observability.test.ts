@@ -100,7 +100,7 @@ describe("metrics", () => {
 
   it.effect("every downstream dispatcher of a name adds to the same series", () =>
     Effect.gen(function*() {
-      const d = yield* groupsOverTopics
+      yield* groupsOverTopics
       const topics = yield* Metric.value(
         Metric.withAttributes(Dispatcher.metrics.spawns, { dispatcher: "topics" })
       )

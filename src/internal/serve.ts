@@ -100,16 +100,24 @@ class Server<Req, Res, E, R> extends Waiting implements Holder {
         this.index++
         continue
       }
-      if (envelope.deadline !== Infinity) {
-        if (envelope.deadline <= (envelope.owner as Entry).core.clock.currentTimeMillisUnsafe()) {
-          reject(envelope, "requestTimeout")
-          this.index++
-          continue
-        }
+      const timed = envelope.deadline !== Infinity
+      if (timed && envelope.deadline <= (envelope.owner as Entry).core.clock.currentTimeMillisUnsafe()) {
+        reject(envelope, "requestTimeout")
+        this.index++
+        continue
+      }
+      const handled = this.handler(envelope.request, envelope.key)
+      if (Exit.isExit(handled)) {
+        // already done (`Effect.succeed`, `Effect.fail`...): answered without running it
+        this.index++
+        answer(envelope, handled)
+        continue
+      }
+      if (timed) {
         // a request with a deadline: its handler is interrupted once the request is answered
         // otherwise (the deadline passed, or its caller withdrew it)
         return Effect.flatMap(
-          whileUnanswered(this.handler(envelope.request, envelope.key), envelope.deferred),
+          whileUnanswered(handled, envelope.deferred),
           this.onTimedAnswer ??= (exit) => {
             const envelope = this.batch[this.index++]!
             if (!isAnswered(envelope)) answer(envelope, exit)
@@ -117,7 +125,7 @@ class Server<Req, Res, E, R> extends Waiting implements Holder {
           }
         )
       }
-      return Effect.flatMap(Effect.exit(this.handler(envelope.request, envelope.key)), this.onAnswer)
+      return Effect.flatMap(Effect.exit(handled), this.onAnswer)
     }
     this.batch = noBatch
     this.index = 0
