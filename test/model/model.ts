@@ -923,37 +923,38 @@ export class Model {
     }
   }
 
-  /** Something due now other than a deadline or a wait for room: it may make room in a mailbox. */
-  private dueNow(): boolean {
-    for (const level of this.levels()) {
-      for (const entry of level.entries.values()) {
-        if (entry.phase === "restarting" && entry.restartAt <= this.now) return true
-        const child = entry.child
-        if (child?.tag === "serve" && (child.busy?.finish ?? Infinity) <= this.now) return true
-        if (child?.tag === "serve" && child.waiting && child.idleAt <= this.now) return true
-      }
-    }
-    return false
-  }
-
   private runDueNow(): void {
     const now = this.now
     // a sender's wait passing at the very instant room is made: either comes first
     if (
       this.levels().some((l) => [...l.entries.values()].some((e) => e.waiters.some((w) => w.until <= now))) &&
-      this.dueNow() && this.choose("a wait for room passes before room is made")
+      (this.restartDue() || this.serveDue()) && this.choose("a wait for room passes before room is made")
     ) this.expireWaiters()
+    // the deadline timers before the other timers due at the same instant: what a deadline answers then is
+    // skipped, not handled (a successor whose spawn throws drops it and may forget its key; a revived downstream
+    // dispatcher does not route it, and may end at once)
+    if (this.deadlineDue() && (this.restartDue() || this.serveDue()) && this.choose("deadlines before the other timers")) {
+      this.expireDue()
+    }
     // a `serve` child's timer before a restart due at the same instant: its end (a request sent as it ends,
     // a passivation, a downstream dispatcher ending) can stop the level where the successor was due
-    const restartDue = this.levels().some((l) =>
-      [...l.entries.values()].some((e) => e.phase === "restarting" && e.restartAt <= now)
-    )
-    if (restartDue && this.serveDue() && this.choose("a serve child's timer before a restart")) this.runServeTimers()
+    if (this.restartDue() && this.serveDue() && this.choose("a serve child's timer before a restart")) this.runServeTimers()
     this.runRestarts()
     this.runServeTimers()
     this.flush()
     this.expireWaiters()
     this.expireDue()
+  }
+
+  private deadlineDue(): boolean {
+    for (const state of this.requests.values()) {
+      if (state.accepted && state.answer === undefined && state.deadline <= this.now) return true
+    }
+    return false
+  }
+
+  private restartDue(): boolean {
+    return this.levels().some((l) => [...l.entries.values()].some((e) => e.phase === "restarting" && e.restartAt <= this.now))
   }
 
   private serveDue(): boolean {
@@ -972,13 +973,6 @@ export class Model {
     for (const level of this.levels()) {
       for (const entry of [...level.entries.values()]) {
         if (entry.phase === "restarting" && entry.restartAt <= now && level.entries.get(entry.key) === entry) {
-          // a successor whose spawn throws dies at once, and its disposal drops answered requests: whether a
-          // deadline due now came first decides between a successor and forgetting the key
-          if (
-            this.poisoned.has(entry.path) &&
-            entry.mailbox.some((id) => !this.isAnswered(id) && this.requests.get(id)!.deadline <= now) &&
-            this.choose("deadline before a failing restart")
-          ) this.expireDue()
           entry.phase = "active"
           entry.restartAt = Infinity
           this.log.push(`${entry.path} restarts`)
