@@ -4,7 +4,7 @@
  * "Errors and bad input" must list exactly these rows (the last test checks).
  */
 import { assert, describe, it } from "@effect/vitest"
-import { ConfigProvider, Context, Deferred, Effect, Exit, Fiber, Layer, Logger, Queue, Schedule, type Scope } from "effect"
+import { Cause, ConfigProvider, Context, Deferred, Effect, Exit, Fiber, Layer, Logger, Queue, Schedule, type Scope } from "effect"
 import { Dispatcher } from "effect-dispatcher"
 import { readFileSync } from "node:fs"
 
@@ -513,7 +513,7 @@ const rows: ReadonlyArray<Row> = [
     entry: "serve",
     input: "a handler that throws instead of returning an Effect",
     outcome:
-      "that request fails `ChildFailed` with the thrown error as its cause; a successor serves the requests after it",
+      "that request is answered with the thrown error as a defect, as if the handler returned `Effect.die`; the child serves the requests after it",
     check: Effect.gen(function*() {
       const d = yield* Dispatcher.make<string, string>({
         keyOf: () => "k",
@@ -524,10 +524,11 @@ const rows: ReadonlyArray<Row> = [
           })
       })
       const [bad, good] = yield* Effect.forEach(["bad", "good"], (s) => Dispatcher.send(d, s))
-      const error = yield* Effect.flip(Deferred.await(bad!))
-      assert.strictEqual(error._tag, "ChildFailed")
-      assert.match(String((error as Dispatcher.ChildFailed).cause), /handler threw/)
+      const exit = yield* Effect.exit(Deferred.await(bad!))
+      assert.isTrue(Exit.isFailure(exit) && Cause.hasDies(exit.cause))
+      assert.match(String(Exit.isFailure(exit) ? Cause.squash(exit.cause) : ""), /handler threw/)
       assert.strictEqual(yield* Deferred.await(good!), "good")
+      assert.deepStrictEqual([(yield* Dispatcher.stats(d)).spawned, (yield* Dispatcher.stats(d)).failures], [1, 0])
     }).pipe(quiet)
   },
   // --- testChild ---------------------------------------------------------------

@@ -47,8 +47,8 @@ const maxDirectDepth = 8
  * entry, refuse or enqueue, then, last of all, spawn or wake the child (and end
  * the one passivated to make room). Ending or waking a child, or answering a
  * caller, can run that fiber inside this very call, so nothing of the kind
- * happens before the registry is settled. `deferred` and `outerDeadline` come
- * from the level above in a hierarchy.
+ * happens before the registry is settled. `deferred`, `outerDeadline` and
+ * `now` come from the level above in a hierarchy, routing in the same call.
  *
  * @internal
  */
@@ -57,7 +57,8 @@ export const place = (
   key: string,
   request: unknown,
   deferred: Deferred.Deferred<any, any> | undefined,
-  outerDeadline: number
+  outerDeadline: number,
+  now?: number
 ): Placement => {
   if (core.state !== Running) return unavailable(core, key)
   let entry = core.registry.get(key)
@@ -67,7 +68,7 @@ export const place = (
     entry = new Entry(core, key, core.mailboxes.make())
     core.registry.set(key, entry)
     core.resident++
-    const envelope = envelopeFor(core, entry, request, deferred, outerDeadline)
+    const envelope = envelopeFor(core, entry, request, deferred, outerDeadline, now)
     Queue.offerUnsafe(entry.mailbox, envelope)
     accepted(core, entry, envelope)
     spawn(core, entry, 0, true)
@@ -101,16 +102,16 @@ export const place = (
       core.tooManyRequests++
       return entry.exitFor("tooManyRequests")
     }
-    return new Wait(entry, mailbox, envelopeFor(core, entry, request, deferred, outerDeadline))
+    return new Wait(entry, mailbox, envelopeFor(core, entry, request, deferred, outerDeadline, now))
   }
-  const envelope = envelopeFor(core, entry, request, deferred, outerDeadline)
+  const envelope = envelopeFor(core, entry, request, deferred, outerDeadline, now)
   accepted(core, entry, envelope)
   if (mailbox === entry.mailbox) {
-    // an idle downstream router takes it straight away, routing it in this call
-    if (entry.held?.routeNow?.(envelope) !== true) {
-      Queue.offerUnsafe(mailbox, envelope)
-      wake(core, entry)
-    }
+    // an idle child may take it straight away, without the mailbox: a router routes it in this call,
+    // a serve child answers it if its handler is done at once
+    const taken = entry.held?.takeDirect?.(envelope) ?? "refused"
+    if (taken === "refused") Queue.offerUnsafe(mailbox, envelope)
+    if (taken !== "done") wake(core, entry)
   } else {
     // a revived key: its new child starts once the old one has ended
     Queue.offerUnsafe(mailbox, envelope)
@@ -149,12 +150,13 @@ export const envelopeFor = (
   entry: Entry,
   request: unknown,
   deferred: Deferred.Deferred<any, any> | undefined,
-  outerDeadline: number
+  outerDeadline: number,
+  now = core.clock.currentTimeMillisUnsafe()
 ) =>
   new EnvelopeImpl(
     entry.key,
     request,
-    core.clock.currentTimeMillisUnsafe(),
+    now,
     deferred,
     entry,
     ++entry.seq,

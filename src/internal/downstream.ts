@@ -3,7 +3,7 @@ import type * as Dispatcher from "../Dispatcher.js"
 import type { InvalidOptions } from "../DispatchError.js"
 import { Core, Running } from "./core.js"
 import { place, type Placement, stop, Wait } from "./dispatcher.js"
-import { answersEverything, entryOf, type Holder, holds } from "./entry.js"
+import { answersEverything, entryOf, type Holder, holds, type TakenDirect } from "./entry.js"
 import { EnvelopeImpl, isAnswered } from "./envelope.js"
 import { keyOf } from "./keys.js"
 import { Mailboxes } from "./mailbox.js"
@@ -84,19 +84,20 @@ class Router extends Waiting implements Holder {
    * no fiber resumed. Only while the router waits on an empty mailbox, so the
    * order of requests is kept.
    */
-  routeNow(envelope: Envelope): boolean {
-    if (!this.isWaiting() || this.mailbox.messages.length > 0 || this.core.state !== Running) return false
+  takeDirect(envelope: Envelope): TakenDirect {
+    if (!this.isWaiting() || this.mailbox.messages.length > 0 || this.core.state !== Running) return "refused"
     const core = this.core
     this.routed = true
     core.routing = true
     try {
-      this.routeOne(envelope)
+      // accepted above in this very call: the same moment
+      this.routeOne(envelope, envelope.enqueuedAt)
     } finally {
       core.routing = false
     }
     // placing may have ended the last child below (it answered and ended at once): the router looks again
     if (core.registry.size === 0) this.wakeNow()
-    return true
+    return "done"
   }
 
   /** Routing is synchronous: everything taken is placed before anything else runs. */
@@ -105,18 +106,18 @@ class Router extends Waiting implements Holder {
     this.routed = true
     core.routing = true
     try {
-      for (const envelope of batch) this.routeOne(envelope)
+      for (const envelope of batch) this.routeOne(envelope, undefined)
     } finally {
       core.routing = false
     }
   }
 
-  private routeOne(envelope: Envelope): void {
+  private routeOne(envelope: Envelope, now: number | undefined): void {
     if (isAnswered(envelope)) return
     const core = this.core
     const key = keyOf(core.factory, envelope.request)
     if (typeof key !== "string") Deferred.doneUnsafe(envelope.deferred, key)
-    else settle(core, envelope, place(core, key, envelope.request, envelope.deferred, envelope.deadline))
+    else settle(core, envelope, place(core, key, envelope.request, envelope.deferred, envelope.deadline, now))
   }
 
   /** Nothing is held across a wait: a batch is routed whole. */

@@ -142,9 +142,20 @@ export interface Holder {
   isWaiting(): boolean
   /** The dispatcher put something in its mailbox, or ended it: look again. */
   wakeNow(): void
-  /** Take this request at once, without the mailbox, if the body can (a downstream router can) */
-  routeNow?(envelope: EnvelopeImpl<any, any, any>): boolean
+  /**
+   * Take this request at once, without the mailbox, if the body can: a
+   * downstream router routes it, a `serve` child answers it or keeps it to run.
+   */
+  takeDirect?(envelope: EnvelopeImpl<any, any, any>): TakenDirect
 }
+
+/**
+ * What `takeDirect` did: nothing (the request goes to the mailbox), all (it is
+ * answered or passed on), or took it for the body to run once woken.
+ *
+ * @internal
+ */
+export type TakenDirect = "refused" | "done" | "wake"
 
 /**
  * A child body registers itself with its entry, to be woken when the library

@@ -4,7 +4,7 @@ import { InvalidOptions } from "../DispatchError.js"
 import type { DispatchError } from "../DispatchError.js"
 import { idleTimersOf } from "./core.js"
 import { reject } from "./dispatcher.js"
-import { answersEverything, type Entry, entryOf, type Holder, holds } from "./entry.js"
+import { answersEverything, type Entry, entryOf, type Holder, holds, type TakenDirect } from "./entry.js"
 import { type EnvelopeImpl, isAnswered, rejectUnsafe, replyUnsafe } from "./envelope.js"
 import type { IdleTimers } from "./idleTimers.js"
 import { Waiting } from "./waiting.js"
@@ -57,6 +57,8 @@ const noBatch: ReadonlyArray<Envelope> = []
 class Server<Req, Res, E, R> extends Waiting implements Holder {
   batch = noBatch
   index = 0
+  /** the handler's effect for `batch[index]`, made already by `takeDirect` */
+  private handled: Effect.Effect<Res, E, R> | undefined = undefined
   private onTimedAnswer: ((exit: Exit.Exit<Res, E>) => Effect.Effect<void, never, R>) | undefined = undefined
   readonly loop: Effect.Effect<void, never, R>
   private readonly takeNow: Effect.Effect<void, never, R>
@@ -87,8 +89,8 @@ class Server<Req, Res, E, R> extends Waiting implements Holder {
       // outside a dispatcher there is no timer heap: race a timer
       ? Effect.map(Effect.timeoutOption(this.wait, ttl), Option.getOrElse(() => false))
       : this.wait
-    // woken with `false`: the idle time passed, and the child ends
-    this.loop = Effect.flatMap(wait, (mail) => (mail ? this.step() : Effect.void))
+    // woken with `false`: the idle time passed, and the child ends (unless a request was taken meanwhile)
+    this.loop = Effect.flatMap(wait, (mail) => (mail || this.index < this.batch.length ? this.step() : Effect.void))
   }
 
   /** The next request of the batch, the next batch, or a wait for one. */
@@ -96,6 +98,9 @@ class Server<Req, Res, E, R> extends Waiting implements Holder {
     const batch = this.batch
     while (this.index < batch.length) {
       const envelope = batch[this.index]!
+      // made already by takeDirect, for this request only
+      const made = this.handled
+      this.handled = undefined
       if (isAnswered(envelope)) {
         this.index++
         continue
@@ -106,7 +111,7 @@ class Server<Req, Res, E, R> extends Waiting implements Holder {
         this.index++
         continue
       }
-      const handled = this.handler(envelope.request, envelope.key)
+      const handled = made ?? this.handle(envelope)
       if (Exit.isExit(handled)) {
         // already done (`Effect.succeed`, `Effect.fail`...): answered without running it
         this.index++
@@ -132,6 +137,36 @@ class Server<Req, Res, E, R> extends Waiting implements Holder {
     if (this.mailbox.messages.length > 0) return this.takeNow
     if (this.mailbox.state._tag === "Done") return Effect.void
     return this.loop
+  }
+
+  /** The handler's effect for a request; a handler that throws has died for that request. */
+  private handle(envelope: Envelope): Effect.Effect<Res, E, R> {
+    try {
+      return this.handler(envelope.request, envelope.key)
+    } catch (defect) {
+      return Exit.die(defect)
+    }
+  }
+
+  /**
+   * A request for a child that waits, with nothing before it: its handler is
+   * called at once, in the sender's call. An effect that is done already (an
+   * Exit, such as `Effect.succeed`) is its answer, and the child is not even
+   * woken; any other is kept for the child to run, first thing once woken.
+   */
+  takeDirect(envelope: Envelope): TakenDirect {
+    if (!this.isWaiting() || this.mailbox.messages.length > 0 || this.index < this.batch.length) return "refused"
+    const handled = this.handle(envelope)
+    if (Exit.isExit(handled)) {
+      this.touched()
+      answer(envelope, handled)
+      return "done"
+    }
+    this.touched()
+    this.batch = [envelope]
+    this.index = 0
+    this.handled = handled
+    return "wake"
   }
 
   /** Ended mid-batch: the request being handled and the rest taken are answered. */

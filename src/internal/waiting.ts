@@ -37,8 +37,8 @@ export abstract class Waiting implements Queue.Queue.Taker<Cause.Done>, Timed {
   constructor(
     readonly mailbox: Mailbox,
     private readonly timers: IdleTimers | undefined,
-    clock: Clock.Clock | undefined,
-    idleMillis: number | undefined,
+    private readonly clock: Clock.Clock | undefined,
+    private readonly idleMillis: number | undefined,
     wokenByDispatcher: boolean
   ) {
     // on interruption: leave the takers and the timers, so nothing refers to a wait that is over
@@ -63,6 +63,15 @@ export abstract class Waiting implements Queue.Queue.Taker<Cause.Done>, Timed {
   /** Waiting for its mailbox right now? */
   isWaiting(): boolean {
     return this.resumeWait !== undefined
+  }
+
+  /** Served a request without waking (see `serve`): the idle time starts over. */
+  protected touched(): void {
+    const timers = this.timers
+    if (timers === undefined || this.heapIndex < 0) return
+    timers.remove(this)
+    this.due = this.clock!.currentTimeMillisUnsafe() + this.idleMillis!
+    timers.add(this)
   }
 
   /** Resume a wait now: the body looks at its mailbox again. */
