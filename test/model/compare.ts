@@ -4,7 +4,7 @@
  * invariants of "nothing lost" and a clean stop are checked.
  */
 import type { Dispatcher } from "effect-dispatcher"
-import { advanceAll, type Model, type Outcome, type RequestState, sameOutcome, showOutcome } from "./model.js"
+import { advanceAll, type Level, type Model, type Outcome, type RequestState, sameOutcome, showOutcome } from "./model.js"
 import { type Real, sentOf } from "./real.js"
 
 export class Divergence extends Error {
@@ -50,7 +50,28 @@ export class Candidates {
 interface Observed {
   readonly children: ReadonlyArray<Dispatcher.ChildInfo>
   readonly stats: Dispatcher.Stats
+  /** the downstream dispatcher of "g", as `Dispatcher.tree` shows it */
+  readonly inner: Dispatcher.Tree | undefined
 }
+
+const byKey = (a: { readonly key: string }, b: { readonly key: string }) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)
+
+/** A level's stats as compared: all of them, `live` and `rejected` included. */
+const statsOf = (stats: Dispatcher.Stats) => ({
+  accepted: stats.accepted,
+  spawned: stats.spawned,
+  successors: stats.successors,
+  failures: stats.failures,
+  withdrawn: stats.withdrawn,
+  live: stats.live,
+  rejected: stats.rejected
+})
+
+const expectedStats = (model: Model, real: Real, level: Level) => ({
+  ...level.stats,
+  live: model.childrenOf(level).length,
+  rejected: rejectedBy(model, real, level)
+})
 
 /**
  * One step: `expect` checks the command's own result against each candidate,
@@ -63,7 +84,12 @@ export const step = async (
   when: string,
   expect: (model: Model) => void = () => {}
 ): Promise<void> => {
-  const observed: Observed = { children: await real.rootChildren(), stats: await real.stats() }
+  const tree = await real.tree()
+  const observed: Observed = {
+    children: await real.rootChildren(),
+    stats: await real.stats(),
+    inner: tree.children.find((c) => c.key === "g")?.downstream
+  }
   const survivors: Array<Model> = []
   const seen = new Set<string>()
   let first: unknown = undefined
@@ -86,22 +112,28 @@ export const step = async (
 }
 
 /**
- * The root's `rejected` counters, from the answers given: the dispatcher
- * counts each refusal or error answer it gives (not those it loses to another
- * answer), at the level that gives it, so a root counter counts the answers
- * that carry the request's root key (a downstream answer carries the
- * downstream key; the downstream keys are not root keys).
+ * A level's `rejected` counters, from the answers given: the dispatcher counts
+ * each refusal or error answer it gives (not those it loses to another
+ * answer), at the level that gives it, and the answer carries that level's
+ * key. So the root counts the answers that carry the request's root key (the
+ * downstream keys are not root keys), and a downstream dispatcher those that
+ * carry the downstream key of a request it placed, plus the senders it refused
+ * as they waited for room (counted even when the request had its answer).
  */
 const rejectedBy = (
   model: Model,
-  real: Real
+  real: Real,
+  level: Level
 ): { tooManyRequests: number; unavailable: number; requestTimeout: number; childFailed: number } => {
-  const counts = { tooManyRequests: 0, unavailable: 0, requestTimeout: 0, childFailed: 0 }
+  const root = level === model.root
+  const waiting = root ? { tooManyRequests: 0, unavailable: 0, childFailed: 0 } : level.refusedWaiters
+  const counts = { ...waiting, requestTimeout: 0 }
   for (const [id, state] of model.requests) {
     if (state.answer === undefined) continue
+    if (!root && (state.routedAt !== level.id || state.byWaiter)) continue
     const actual = real.answerOf(id)
     const o = actual === undefined ? undefined : state.answer.find((a) => sameOutcome(a, actual))
-    if (o === undefined || !("key" in o) || o.key !== state.req.root) continue
+    if (o === undefined || !("key" in o) || o.key !== (root ? state.req.root : state.req.inner)) continue
     switch (o._tag) {
       case "TooManyRequests":
         counts.tooManyRequests++
@@ -116,7 +148,8 @@ const rejectedBy = (
         counts.childFailed++
     }
   }
-  return counts
+  const { childFailed, requestTimeout, tooManyRequests, unavailable } = counts
+  return { tooManyRequests, unavailable, requestTimeout, childFailed }
 }
 
 /** What a `send` has done: still waiting for room, given the Deferred, or failed. */
@@ -156,24 +189,19 @@ const compareWith = (model: Model, real: Real, observed: Observed, when: string)
   expectEqual(model, `${when}: live children`, sortedMap(real.liveChildren()), sortedMap(live))
   expectEqual(model, `${when}: spawns per path`, sortedMap(real.spawns), sortedMap(model.spawns))
   expectEqual(model, `${when}: deliveries per path`, sortedMap(real.delivered), sortedMap(model.delivered))
-  const children = [...observed.children].sort((a, b) => (a.key < b.key ? -1 : 1))
-  const expected = model.rootChildren().sort((a, b) => (a.key < b.key ? -1 : 1))
-  expectEqual(model, `${when}: Dispatcher.children(root)`, children, expected)
-  const stats = observed.stats
-  expectEqual(
-    model,
-    `${when}: Dispatcher.stats(root)`,
-    {
-      accepted: stats.accepted,
-      spawned: stats.spawned,
-      successors: stats.successors,
-      failures: stats.failures,
-      withdrawn: stats.withdrawn,
-      live: stats.live,
-      rejected: stats.rejected
-    },
-    { ...model.rootStats, live: model.rootChildren().length, rejected: rejectedBy(model, real) }
-  )
+  const children = [...observed.children].sort(byKey)
+  expectEqual(model, `${when}: Dispatcher.children(root)`, children, model.rootChildren().sort(byKey))
+  expectEqual(model, `${when}: Dispatcher.stats(root)`, statsOf(observed.stats), expectedStats(model, real, model.root))
+  // the downstream dispatcher, through Dispatcher.tree: its live children and its stats
+  const inner = model.inner()
+  if ((observed.inner === undefined) !== (inner === undefined)) {
+    fail(model, `${when}: Dispatcher.tree(root) ${observed.inner === undefined ? "shows no" : "shows a"} downstream dispatcher for g`)
+  }
+  if (observed.inner !== undefined && inner !== undefined) {
+    const innerChildren = observed.inner.children.map((c) => ({ key: c.key, mailboxSize: c.mailboxSize, incarnation: c.incarnation }))
+    expectEqual(model, `${when}: tree: children of g's dispatcher`, innerChildren.sort(byKey), model.childrenOf(inner).sort(byKey))
+    expectEqual(model, `${when}: tree: stats of g's dispatcher`, statsOf(observed.inner.stats), expectedStats(model, real, inner))
+  }
   // the stop has returned exactly when the model's root has stopped
   const stops = [...real.shutdownFibers.map((f) => ["shutdown", f] as const), ["Scope.close", real.closeFiber] as const]
   for (const [name, fiber] of stops) {
@@ -260,19 +288,5 @@ const finalChecksWith = async (model: Model, real: Real): Promise<void> => {
       fail(model, `#${id} was refused (${answer && showOutcome(answer)}) yet delivered to ${deliveredTo.get(id)}`)
     }
   }
-  const stats = await real.stats()
-  expectEqual(
-    model,
-    "Dispatcher.stats(root)",
-    {
-      accepted: stats.accepted,
-      spawned: stats.spawned,
-      successors: stats.successors,
-      failures: stats.failures,
-      withdrawn: stats.withdrawn,
-      live: stats.live,
-      rejected: stats.rejected
-    },
-    { ...model.rootStats, live: 0, rejected: rejectedBy(model, real) }
-  )
+  expectEqual(model, "Dispatcher.stats(root)", statsOf(await real.stats()), expectedStats(model, real, model.root))
 }

@@ -42,7 +42,7 @@ export const knownBugs = {
   /**
    * waitGiveUp: a sender waiting for room at a downstream key whose restarts give up
    * is answered `Unavailable`, not `ChildFailed`, when that key was the downstream
-   * dispatcher's last (it ends before the waiting senders are refused).
+   * dispatcher's last (it ends before the waiting senders are refused). Emulated.
    */
   waitGiveUp: true,
   /**
@@ -180,6 +180,10 @@ export interface RequestState {
   deadlineKey: string
   /** the path of the child it was delivered to (taken by a controlled child, or handed to a handler) */
   deliveredTo: string | undefined
+  /** the downstream dispatcher (`Level.id`) that placed it, if any */
+  routedAt: number | undefined
+  /** answered by the downstream dispatcher refusing it as it waited for room (counted whether it won or not) */
+  byWaiter: boolean
 }
 
 interface CtlChild {
@@ -254,7 +258,16 @@ export class Level {
   live = 0
   /** a downstream router is placing a batch: its end waits for the batch */
   routing = false
+  /** its counters, as `Dispatcher.stats` (or `tree`) reports them; `rejected` comes from the answers */
+  readonly stats = { accepted: 0, spawned: 0, successors: 0, failures: 0, withdrawn: 0 }
+  /**
+   * Senders refused as they waited for room, by error: counted whether or not
+   * the request had an answer already (a downstream request may have one)
+   */
+  readonly refusedWaiters = { tooManyRequests: 0, unavailable: 0, childFailed: 0 }
   constructor(
+    /** this level's identity in its model (the root is 0; each downstream dispatcher, one more) */
+    readonly id: number,
     readonly prefix: string,
     readonly kinds: Readonly<Record<string, Kind>>,
     readonly capacity: number,
@@ -274,7 +287,7 @@ export class Level {
   }
 }
 
-export interface RootChildInfo {
+export interface ChildInfo {
   readonly key: string
   readonly mailboxSize: number
   readonly incarnation: number
@@ -288,8 +301,8 @@ export class Model {
   readonly spawns = new Map<string, number>()
   /** requests delivered, per path, in order */
   readonly delivered = new Map<string, Array<number>>()
-  /** the root's own counters, as `Dispatcher.stats` reports them */
-  readonly rootStats = { accepted: 0, spawned: 0, successors: 0, failures: 0, withdrawn: 0 }
+  /** the identity of the last level made */
+  levelIds = 0
   /** what happened, for failure reports */
   readonly log: Array<string> = []
   /** a path whose next child's finalizer sends a request for its own key */
@@ -316,6 +329,7 @@ export class Model {
 
   constructor(readonly config: Config) {
     this.root = new Level(
+      0,
       "",
       rootKinds,
       config.rootCapacity,
@@ -338,6 +352,7 @@ export class Model {
     }
     const cloneLevel = (level: Level, parent: Entry | undefined): Level => {
       const c = new Level(
+        level.id,
         level.prefix,
         level.kinds,
         level.capacity,
@@ -349,6 +364,8 @@ export class Model {
       c.state = level.state
       c.live = level.live
       c.routing = level.routing
+      Object.assign(c.stats, level.stats)
+      Object.assign(c.refusedWaiters, level.refusedWaiters)
       for (const [key, entry] of level.entries) c.entries.set(key, cloneEntry(entry, c))
       for (const { key, mailbox } of level.leftovers) c.leftovers.push({ key, mailbox: array(mailbox) })
       return c
@@ -377,11 +394,10 @@ export class Model {
     }
     if (this.passivated.length > 0) throw new Error("a model is copied between two steps only")
     const root = cloneLevel(this.root, undefined)
-    Object.assign(copy, { now: this.now, root, armed: this.armed, timed: this.timed })
+    Object.assign(copy, { now: this.now, root, armed: this.armed, timed: this.timed, levelIds: this.levelIds })
     for (const [id, state] of this.requests) copy.requests.set(id, { ...state })
     for (const [path, n] of this.spawns) copy.spawns.set(path, n)
     for (const [path, ids] of this.delivered) copy.delivered.set(path, [...ids])
-    Object.assign(copy.rootStats, this.rootStats)
     copy.log.push(...this.log)
     for (const [what, n] of this.coverage) copy.coverage.set(what, n)
     for (const path of this.poisoned) copy.poisoned.add(path)
@@ -391,6 +407,8 @@ export class Model {
   /** Everything that decides what happens next, to tell two explored models apart. */
   fingerprint(): string {
     const level = (l: Level): unknown => ({
+      i: l.id,
+      c: [l.stats, l.refusedWaiters],
       s: l.state,
       l: l.live,
       o: l.leftovers.map((o) => [o.key, o.mailbox]),
@@ -410,6 +428,8 @@ export class Model {
       ])
     })
     const requests = [...this.requests.values()].map((r) => [
+      r.routedAt,
+      r.byWaiter,
       r.accepted,
       r.sent,
       r.answer?.map(showOutcome),
@@ -422,8 +442,7 @@ export class Model {
       requests,
       this.armed,
       [...this.poisoned],
-      [...this.delivered],
-      this.rootStats
+      [...this.delivered]
     ])
   }
 
@@ -500,10 +519,26 @@ export class Model {
     return entry.child?.tag === "ctl" ? entry.child.held : []
   }
 
-  /** `Dispatcher.children` of the root: the keys served by a child now */
-  rootChildren(): Array<RootChildInfo> {
-    const out: Array<RootChildInfo> = []
-    for (const entry of this.root.entries.values()) {
+  /** the root's counters */
+  get rootStats(): Level["stats"] {
+    return this.root.stats
+  }
+
+  /** The downstream dispatcher of the root's "g", while its child lives. */
+  inner(): Level | undefined {
+    const child = this.root.entries.get(downKey)?.child
+    return child?.tag === "down" ? child.level : undefined
+  }
+
+  /** `Dispatcher.children` of the root */
+  rootChildren(): Array<ChildInfo> {
+    return this.childrenOf(this.root)
+  }
+
+  /** `Dispatcher.children` of a level (the `children` of its `Dispatcher.tree`): the keys served by a child now */
+  childrenOf(level: Level): Array<ChildInfo> {
+    const out: Array<ChildInfo> = []
+    for (const entry of level.entries.values()) {
       // a key whose successor waits out a restart delay has no child now
       if (entry.phase === "restarting") continue
       out.push({
@@ -550,7 +585,9 @@ export class Model {
       answer: undefined,
       deadline: Infinity,
       deadlineKey: req.root,
-      deliveredTo: undefined
+      deliveredTo: undefined,
+      routedAt: undefined,
+      byWaiter: false
     }
     this.requests.set(req.id, state)
     if (req.badRoot) return this.refuse(state, { _tag: "Die" })
@@ -672,7 +709,7 @@ export class Model {
     this.count("call withdrawn")
     this.log.push(`#${id}: its caller is interrupted: withdrawn`)
     this.answer(id, [{ _tag: "Interrupted" }])
-    this.rootStats.withdrawn++
+    this.root.stats.withdrawn++
     for (const entry of this.liveServe()) {
       const child = entry.child as ServeChild
       if (child.busy?.id === id && state.deadline !== Infinity) {
@@ -764,10 +801,10 @@ export class Model {
   private accept(entry: Entry, id: number): void {
     const level = entry.level
     const state = this.requests.get(id)!
+    level.stats.accepted++
     if (level === this.root) {
       state.accepted = true
       state.sent = "ok"
-      this.rootStats.accepted++
       if (level.timeout !== undefined) {
         state.deadline = this.now + level.timeout
         state.deadlineKey = entry.key
@@ -855,17 +892,25 @@ export class Model {
    * `ChildFailed` when its restarts gave up (DESIGN "restart": every request
    * waiting for that key).
    */
-  private refuseWaiters(entry: Entry, answer: Outcome, tolerated: Array<Outcome> = []): void {
+  private refuseWaiters(entry: Entry, answer: Outcome & { _tag: "Unavailable" | "ChildFailed" }): void {
     for (const waiter of entry.waiters.splice(0)) {
       const state = this.requests.get(waiter.id)!
       this.count(`waiter refused ${answer._tag} (${entry.level === this.root ? "root" : "inner"})`)
-      if (entry.level !== this.root) this.answer(waiter.id, [answer, ...tolerated])
+      if (entry.level !== this.root) this.waiterAnswer(entry.level, state, answer)
       else if (answer._tag === "ChildFailed") {
         // the root's `send` gives the Deferred, answered
         state.sent = "ok"
         this.answer(waiter.id, [answer])
       } else this.refuse(state, answer)
     }
+  }
+
+  /** A downstream sender refused as it waited: counted, and answered if nothing has answered it yet. */
+  private waiterAnswer(level: Level, state: RequestState, answer: Outcome & { _tag: "Unavailable" | "ChildFailed" | "TooManyRequests" }): void {
+    level.refusedWaiters[answer._tag === "Unavailable" ? "unavailable" : answer._tag === "ChildFailed" ? "childFailed" : "tooManyRequests"]++
+    if (state.answer !== undefined) return
+    state.byWaiter = true
+    this.answer(state.req.id, [answer])
   }
 
   /** Senders whose wait for room has passed: `TooManyRequests`. */
@@ -876,10 +921,10 @@ export class Model {
         const due = entry.waiters.filter((w) => w.until <= this.now)
         entry.waiters = entry.waiters.filter((w) => w.until > this.now)
         for (const waiter of due) {
-          const full: Outcome = { _tag: "TooManyRequests", key: entry.key, capacity: level.capacity }
+          const full = { _tag: "TooManyRequests", key: entry.key, capacity: level.capacity } as const
           this.count(`wait for room passed (${level === this.root ? "root" : "inner"})`)
           if (level === this.root) this.refuse(this.requests.get(waiter.id)!, full)
-          else this.answer(waiter.id, [full])
+          else this.waiterAnswer(level, this.requests.get(waiter.id)!, full)
         }
       }
     }
@@ -1071,10 +1116,8 @@ export class Model {
   /** `factory.spawn` is called: a new incarnation (counted by the root's stats), even if building it throws. */
   private startChild(entry: Entry): void {
     entry.incarnation++
-    if (entry.level === this.root) {
-      this.rootStats.spawned++
-      if (entry.incarnation > 1) this.rootStats.successors++
-    }
+    entry.level.stats.spawned++
+    if (entry.incarnation > 1) entry.level.stats.successors++
     if (this.poisoned.delete(entry.path)) {
       // handled like a child that died
       this.count("spawn throws")
@@ -1100,6 +1143,7 @@ export class Model {
         return this.serveRun(entry)
       case "down": {
         const level = new Level(
+          ++this.levelIds,
           `${entry.key}/`,
           innerKinds,
           this.config.innerCapacity,
@@ -1231,6 +1275,7 @@ export class Model {
             this.answer(id, [{ _tag: "Die" }])
             continue
           }
+          state.routedAt = level.id
           const placed = this.place(level, req.inner, id)
           if (placed === "waiting") this.log.push(`#${id} waits for room at ${level.prefix}${req.inner}`)
           else if (placed !== "accepted") this.answer(id, [placed])
@@ -1287,7 +1332,7 @@ export class Model {
       entry.failures++
       entry.lastCause = how
       delay = entry.failures <= this.delays.length ? this.delays[entry.failures - 1]! : -1
-      if (level === this.root) this.rootStats.failures++
+      level.stats.failures++
     }
     if (child?.tag === "ctl") {
       // what it took and left unanswered is answered for it
@@ -1338,11 +1383,12 @@ export class Model {
     this.count(`give-up ${entry.level === this.root ? "root" : "inner"} (${this.config.restart} schedule)`)
     this.log.push(`${entry.path} gave up after ${entry.failures} failures`)
     this.forget(entry)
-    const failed: Outcome = { _tag: "ChildFailed", key: entry.key, cause: entry.lastCause! }
-    // knownBugs.waitGiveUp: forgetting the last key ended the downstream dispatcher before its waiting senders were refused
+    const failed = { _tag: "ChildFailed", key: entry.key, cause: entry.lastCause! } as const
+    // knownBugs.waitGiveUp: forgetting the last key ended the downstream dispatcher before its waiting senders
+    // were refused: they are refused as at a stop
     const ended = knownBugs.waitGiveUp && entry.level.state !== "running"
-    if (ended && entry.waiters.length > 0) this.count("known bug waitGiveUp tolerated")
-    this.refuseWaiters(entry, failed, ended ? [{ _tag: "Unavailable", key: entry.key }] : [])
+    if (ended && entry.waiters.length > 0) this.count("known bug waitGiveUp emulated")
+    this.refuseWaiters(entry, ended ? { _tag: "Unavailable", key: entry.key } : failed)
     for (const id of entry.mailbox.splice(0)) this.answer(id, [failed])
   }
 

@@ -458,4 +458,8 @@ export class Real {
   stats(): Promise<Dispatcher.Stats> {
     return this.run(Dispatcher.stats(this.dispatcher))
   }
+
+  tree(): Promise<Dispatcher.Tree> {
+    return this.run(Dispatcher.tree(this.dispatcher))
+  }
 }
