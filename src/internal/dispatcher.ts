@@ -91,11 +91,6 @@ export const place = (
     case Reviving:
       mailbox = entry.extra!.next!
   }
-  if (core.lru) {
-    // re-insert: the registry's order is the order of last use
-    core.registry.delete(key)
-    core.registry.set(key, entry)
-  }
   if (mailbox.messages.length >= core.options.capacity) {
     // (never with `evicted`: a revived key's mailbox is new)
     if (core.options.overflowWait === undefined || core.options.overflowWait <= 0) {
@@ -105,7 +100,7 @@ export const place = (
     return new Wait(entry, mailbox, envelopeFor(core, entry, request, deferred, outerDeadline, now))
   }
   const envelope = envelopeFor(core, entry, request, deferred, outerDeadline, now)
-  accepted(core, entry, envelope)
+  accepted(core, entry, envelope, mailbox)
   if (mailbox === entry.mailbox) {
     // an idle child may take it straight away, without the mailbox: a router routes it in this call,
     // a serve child answers it if its handler is done at once
@@ -169,8 +164,18 @@ export const envelopeFor = (
  *
  * @internal
  */
-export const accepted = (core: Core, entry: Entry, envelope: EnvelopeImpl<any, any, any>): void => {
+export const accepted = (
+  core: Core,
+  entry: Entry,
+  envelope: EnvelopeImpl<any, any, any>,
+  mailbox: Mailbox = entry.mailbox
+): void => {
   core.accepted++
+  if (core.lru) {
+    // re-insert: the registry's order is the order of last accepted request
+    core.registry.delete(entry.key)
+    core.registry.set(entry.key, entry)
+  }
   if (core.deadlines !== undefined) {
     const deadline = envelope.enqueuedAt + core.options.requestTimeout!
     if (deadline < envelope.deadline) {
@@ -178,7 +183,8 @@ export const accepted = (core: Core, entry: Entry, envelope: EnvelopeImpl<any, a
       core.deadlines.add(envelope)
     }
   }
-  if (entry.tracked !== undefined) track(entry, envelope)
+  // what the current child may take; a revived key's new mailbox is for its next child
+  if (entry.tracked !== undefined && mailbox === entry.mailbox) track(entry, envelope)
 }
 
 const track = (entry: Entry, envelope: EnvelopeImpl<any, any, any>): void => {
@@ -439,6 +445,8 @@ const dropAnswered = (mailbox: Mailbox): void => {
 /** The restart schedule ended: every request waiting for the key gets `ChildFailed`, and the key is forgotten. */
 const giveUp = (core: Core, entry: Entry): void => {
   const exit = Exit.fail(new ChildFailed({ key: entry.key, cause: entry.extra!.lastCause }, { disableChecks: true }))
+  // senders waiting for room learn why from the entry: forgetting it may stop a downstream dispatcher at once
+  entry.extra!.gaveUp = true
   forget(core, entry)
   refuseWaiting(entry.mailbox)
   Queue.endUnsafe(entry.mailbox)

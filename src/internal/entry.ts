@@ -42,6 +42,8 @@ export class Extra {
   fullExit: Exit.Exit<never, DispatchError> | undefined = undefined
   unavailableExit: Exit.Exit<never, DispatchError> | undefined = undefined
   timeoutExit: Exit.Exit<never, DispatchError> | undefined = undefined
+  /** its restart schedule gave up: the senders still waiting for room get `ChildFailed` */
+  gaveUp = false
   /** the dispatcher a `runChild` child runs, for snapshots of the tree */
   downstream: Core | undefined = undefined
 }

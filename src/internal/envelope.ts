@@ -36,7 +36,8 @@ export class EnvelopeImpl<Req, Res, E> implements Dispatcher.Envelope<Req, Res, 
   constructor(
     readonly key: string,
     readonly request: Req,
-    readonly enqueuedAt: number,
+    // set again when a sender that waited for room is accepted
+    public enqueuedAt: number,
     deferred: Deferred.Deferred<Res, E | DispatchError> | undefined,
     readonly owner: Owner,
     readonly seq: number,

@@ -1,8 +1,7 @@
 import { Effect, Exit, Option, Queue } from "effect"
 import { ChildFailed, type DispatchError } from "../DispatchError.js"
-import { type Core, isRunning } from "./core.js"
+import type { Core } from "./core.js"
 import { accepted, type Wait, wake } from "./dispatcher.js"
-import { isGone } from "./entry.js"
 
 /**
  * `overflow: { wait }`: wait in the mailbox's own line of senders (first come,
@@ -25,14 +24,15 @@ export const waitForRoom = (
         return entry.exitFor("tooManyRequests")
       }
       if (offered.value) {
-        accepted(core, entry, envelope)
+        // accepted now: its budget (requestTimeout) starts now, not when it began to wait
+        envelope.enqueuedAt = core.clock.currentTimeMillisUnsafe()
+        accepted(core, entry, envelope, mailbox)
         if (mailbox === entry.mailbox) wake(core, entry)
         return Exit.void
       }
-      const lastCause = entry.extra?.lastCause
-      if (isGone(entry) && lastCause !== undefined && isRunning(core)) {
+      if (entry.extra?.gaveUp === true) {
         core.childFailed++
-        return Exit.fail(new ChildFailed({ key: entry.key, cause: lastCause }))
+        return Exit.fail(new ChildFailed({ key: entry.key, cause: entry.extra.lastCause }))
       }
       core.unavailable++
       return entry.exitFor("unavailable")

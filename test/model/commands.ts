@@ -4,7 +4,7 @@
  */
 import fc from "fast-check"
 import { type Candidates, expectEqual, step } from "./compare.js"
-import { type Config, type EndHow, type Entry, knownBugs, type Model, type Outcome, type Request, showOutcome } from "./model.js"
+import { type Config, type EndHow, type Entry, type Model, type Outcome, type Request, showOutcome } from "./model.js"
 import type { Real } from "./real.js"
 
 export type Cmd = fc.AsyncCommand<Candidates, Real>
@@ -295,12 +295,7 @@ export const configArb: fc.Arbitrary<Config> = fc.record({
   rootOverflowWait: fc.option(fc.constantFrom(0, 15, 50, 50), { nil: undefined, freq: 2 }),
   innerOverflowWait: fc.option(fc.constantFrom(10, 40), { nil: undefined, freq: 2 }),
   tOnStop: fc.constantFrom<Config["tOnStop"]>("drain", "interrupt")
-}).filter((c) =>
-  // knownBugs.waitDeadline: a level does not both make senders wait for room and time requests out
-  !knownBugs.waitDeadline ||
-  ((c.rootTimeout === undefined || !(c.rootOverflowWait! > 0)) &&
-    (c.innerTimeout === undefined || !(c.innerOverflowWait! > 0)))
-)
+})
 
 const sendArb: fc.Arbitrary<Cmd> = fc.record({
   root: fc.constantFrom("a", "a", "b", "s", "t", "g", "g", "g"),

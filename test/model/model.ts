@@ -32,42 +32,6 @@ export const rootKinds: Readonly<Record<string, Kind>> = { a: "ctl", b: "ctl", s
 export const innerKinds: Readonly<Record<string, Kind>> = { x: "ctl", y: "ctl", s: "serve", t: "serve" }
 export const downKey = "g"
 
-/**
- * Bugs the histories found that are not fixed yet (each has a reproduction in
- * known-bugs.test.ts): the model tolerates each one only where it shows, so
- * the histories go on checking everything else. Set one to `false` to see the
- * histories find it again; remove it once its bug is fixed.
- */
-export const knownBugs = {
-  /**
-   * waitGiveUp: a sender waiting for room at a downstream key whose restarts give up
-   * is answered `Unavailable`, not `ChildFailed`, when that key was the downstream
-   * dispatcher's last (it ends before the waiting senders are refused). Emulated.
-   */
-  waitGiveUp: true,
-  /**
-   * revivedAbandoned: when a stop begins while a key is reviving (its passivated
-   * child still running, requests waiting in its new mailbox), and that old child
-   * is a custom one, its end answers the requests of the new mailbox as if it had
-   * taken them: `ChildFailed` if it failed, else `Unavailable` at once, instead of
-   * leaving them to the end of the stop (`Unavailable` then).
-   */
-  revivedAbandoned: true,
-  /**
-   * waitDeadline: a request that waited for room (`overflow: { wait }`) gets its
-   * `requestTimeout` deadline from when its sender began to wait, not from its
-   * acceptance, and the deadline timer (a FIFO) fires it late, behind later ones.
-   * Excluded by the configurations (`configArb`): no level has both.
-   */
-  waitDeadline: true,
-  /**
-   * lruRefused: under `maxChildren`, a request refused for a full mailbox, or one
-   * that starts to wait for room, makes its key the most recently used (DESIGN: by
-   * its last accepted request). Emulated: the model orders keys as the dispatcher does.
-   */
-  lruRefused: true
-}
-
 export type RestartPolicy = "default" | "short"
 
 /**
@@ -240,8 +204,6 @@ export class Entry {
   next: Array<number> | undefined = undefined
   /** senders waiting for room, first come first served, in the mailbox requests go to (`next` if reviving) */
   waiters: Array<Waiter> = []
-  /** `next`, moved to the leftovers by a stop (for knownBugs.revivedAbandoned) */
-  movedNext: Array<number> | undefined = undefined
   constructor(readonly level: Level, readonly key: string, readonly kind: Kind) {}
   get path(): string {
     return this.level.prefix + this.key
@@ -381,7 +343,6 @@ export class Model {
       c.lastCause = entry.lastCause
       c.next = entry.next === undefined ? undefined : array(entry.next)
       c.waiters = [...entry.waiters]
-      c.movedNext = entry.movedNext === undefined ? undefined : array(entry.movedNext)
       const child = entry.child
       c.child = child === undefined
         ? undefined
@@ -423,7 +384,6 @@ export class Model {
         e.lastCause,
         e.next,
         e.waiters,
-        e.movedNext,
         e.child?.tag === "down" ? level(e.child.level) : e.child
       ])
     })
@@ -779,8 +739,6 @@ export class Model {
       this.count(`revived ${level === this.root ? "root" : "inner"} ${entry.kind}`)
       this.log.push(`${entry.path} revived: a new mailbox for the child after the passivated one`)
     }
-    // knownBugs.lruRefused: the key is the most recently used even if the request is refused or waits
-    if (knownBugs.lruRefused) this.touch(entry)
     const mailbox = entry.next ?? entry.mailbox
     if (mailbox.length >= level.capacity) {
       if (level.overflowWait === undefined || level.overflowWait <= 0) {
@@ -815,7 +773,7 @@ export class Model {
       state.deadlineKey = entry.key
     }
     // the least recently used child is the one with the oldest last accepted request
-    if (!knownBugs.lruRefused) this.touch(entry)
+    this.touch(entry)
     this.log.push(`#${id} accepted at ${entry.path}`)
   }
 
@@ -1336,13 +1294,7 @@ export class Model {
     }
     if (child?.tag === "ctl") {
       // what it took and left unanswered is answered for it
-      const abandoned = [...child.held]
-      if (knownBugs.revivedAbandoned && entry.movedNext !== undefined) {
-        // knownBugs.revivedAbandoned: and what waits in the revived key's new mailbox, moved to the leftovers
-        if (entry.movedNext.some((id) => !this.isAnswered(id))) this.count("known bug revivedAbandoned emulated")
-        abandoned.push(...entry.movedNext)
-      }
-      for (const id of abandoned) {
+      for (const id of [...child.held]) {
         this.answer(
           id,
           [failed ? { _tag: "ChildFailed", key: entry.key, cause: how as CauseKind } : { _tag: "Unavailable", key: entry.key }]
@@ -1384,11 +1336,7 @@ export class Model {
     this.log.push(`${entry.path} gave up after ${entry.failures} failures`)
     this.forget(entry)
     const failed = { _tag: "ChildFailed", key: entry.key, cause: entry.lastCause! } as const
-    // knownBugs.waitGiveUp: forgetting the last key ended the downstream dispatcher before its waiting senders
-    // were refused: they are refused as at a stop
-    const ended = knownBugs.waitGiveUp && entry.level.state !== "running"
-    if (ended && entry.waiters.length > 0) this.count("known bug waitGiveUp emulated")
-    this.refuseWaiters(entry, ended ? { _tag: "Unavailable", key: entry.key } : failed)
+    this.refuseWaiters(entry, failed)
     for (const id of entry.mailbox.splice(0)) this.answer(id, [failed])
   }
 
@@ -1411,7 +1359,6 @@ export class Model {
       if (entry.next !== undefined) {
         // a revived key's new mailbox: its child will never start
         level.leftovers.push({ key: entry.key, mailbox: entry.next })
-        entry.movedNext = entry.next
         entry.next = undefined
       }
       entry.ended = true
