@@ -122,37 +122,26 @@ const program = Effect.gen(function*() {
   )
   yield* Console.log(`proxy listening on ${url}; ${connections} connections, ${seconds} s per phase`)
 
-  let produced = 0
-  const produce = yield* load({
-    url,
-    connections,
-    duration: seconds,
-    timeout: 10,
-    requests: [{
-      setupRequest: (request) => {
-        const n = produced++
-        return { ...request, method: "POST", path: `/topics/topic-${n % topics}/messages?key=k${n}`, body: `message ${n}` }
-      }
-    }]
-  })
-  yield* Console.log(report("produce", produce))
-
-  let polled = 0
-  const consume = yield* load({
-    url,
-    connections,
-    duration: seconds,
-    timeout: 10,
-    requests: [{
-      setupRequest: (request) => {
-        const n = polled++
-        const group = n % groups
-        const topic = Math.floor(n / groups) % topics
-        return { ...request, method: "GET", path: `/topics/topic-${topic}/messages?group=group-${group}&noAck` }
-      }
-    }]
-  })
-  yield* Console.log(report("consume", consume))
+  // one phase: every connection sends the n-th request as it is told, for `seconds`
+  const phase = (name: string, requestFor: (n: number) => { method: string; path: string; body?: string }) => {
+    let sent = 0
+    return load({
+      url,
+      connections,
+      duration: seconds,
+      timeout: 10,
+      requests: [{ setupRequest: (request) => ({ ...request, ...requestFor(sent++) }) }]
+    }).pipe(Effect.tap((result) => Console.log(report(name, result))))
+  }
+  const produce = yield* phase("produce", (n) => ({
+    method: "POST",
+    path: `/topics/topic-${n % topics}/messages?key=k${n}`,
+    body: `message ${n}`
+  }))
+  const consume = yield* phase("consume", (n) => ({
+    method: "GET",
+    path: `/topics/topic-${Math.floor(n / groups) % topics}/messages?group=group-${n % groups}&noAck`
+  }))
 
   const tree = yield* Effect.tryPromise(() => fetch(`${url}/_stats`).then((r) => r.json() as Promise<Dispatcher.Tree>))
   const topicLevels = tree.children.flatMap((group) => (group.downstream === undefined ? [] : [group.downstream]))

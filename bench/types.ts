@@ -84,10 +84,8 @@ export type PeerName = (typeof peerNames)[number]
 export const workloadNames = ["w1-k1", "w1-k1000", "w1-k100000", "w2", "w3", "w4", "w5", "w6"] as const
 export type WorkloadName = (typeof workloadNames)[number]
 
-/** One measurement: what bench/worker.ts prints as a JSON line. */
-export interface Result {
-  readonly peer: PeerName
-  readonly workload: WorkloadName
+/** What a workload measured, before the worker adds the peer's name. */
+export interface Measured {
   /** the main figure (calls/s, keys/s, bytes per child, millis, ...) */
   readonly value: number
   readonly unit: string
@@ -99,6 +97,12 @@ export interface Result {
   readonly warmupMillis: number
   /** answers that were not the expected value: must be 0 */
   readonly wrong: number
+}
+
+/** One measurement: what bench/worker.ts prints as a JSON line. */
+export interface Result extends Measured {
+  readonly peer: PeerName
+  readonly workload: WorkloadName
   readonly node: string
   readonly loadMillis: number
   readonly processMillis: number

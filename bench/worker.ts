@@ -6,9 +6,9 @@
  */
 import { Effect } from "effect"
 import { loadPeer } from "./peers/index.js"
-import type { PeerName, Result, WorkloadName } from "./types.js"
+import type { Measured, PeerName, Result, WorkloadName } from "./types.js"
 import { peerNames, workloadNames } from "./types.js"
-import { type Measured, paramsFor, runEffect, runPromise } from "./workloads.js"
+import { paramsFor, runEffect, runPromise } from "./workloads.js"
 
 const main = async () => {
   const [peerName, workload] = process.argv.slice(2) as [PeerName, WorkloadName]

@@ -6,7 +6,7 @@
  * phase from the warm-up's rate, then time a fresh instance.
  */
 import { Deferred, Effect, Exit, Scope } from "effect"
-import type { EffectPeer, EffectService, MakeOptions, PromisePeer, PromiseService, WorkloadName } from "./types.js"
+import type { EffectPeer, EffectService, MakeOptions, Measured, PromisePeer, PromiseService, WorkloadName } from "./types.js"
 import { REJECTED } from "./types.js"
 
 export interface Params {
@@ -29,16 +29,6 @@ export const paramsFor = (quick: boolean, peer: { readonly idleChildren?: number
     ? { quick, warmupMillis: 400, warmupCalls: 100_000, measureMillis: 300, children: idleChildren(quick, peer) }
     : { quick, warmupMillis: 2_000, warmupCalls: 300_000, measureMillis: 2_000, children: idleChildren(quick, peer) }
 
-/** What a workload measured, before the worker adds the peer's name. */
-export interface Measured {
-  readonly value: number
-  readonly unit: string
-  readonly extra: Record<string, number>
-  readonly timedCalls: number
-  readonly warmupCalls: number
-  readonly warmupMillis: number
-  readonly wrong: number
-}
 
 // -----------------------------------------------------------------------------
 // Shapes of the workloads
@@ -331,6 +321,34 @@ const shutdownE = (peer: EffectPeer, params: Params): Effect.Effect<Measured, un
     }
   })
 
+/** W6's figures, the same for both drivers: (a) the overload, (b) rejections alone, (c) accepted round trips alone. */
+const overloadFigures = (
+  overload: { readonly accepted: number; readonly rejected: number; readonly ms: number },
+  rejections: { readonly rejected: number; readonly ms: number },
+  accepted: { readonly calls: number; readonly ms: number },
+  cpuMillis: { readonly rejected: number; readonly accepted: number },
+  counts: Pick<Measured, "timedCalls" | "warmupCalls" | "warmupMillis" | "wrong">
+): Measured => {
+  const rejectNs = (rejections.ms * 1e6) / rejections.rejected
+  const acceptNs = (accepted.ms * 1e6) / accepted.calls
+  const rejectCpuNs = (cpuMillis.rejected * 1e6) / rejections.rejected
+  const acceptCpuNs = (cpuMillis.accepted * 1e6) / accepted.calls
+  return {
+    value: (overload.accepted * 1_000) / overload.ms,
+    unit: "accepted/s",
+    extra: {
+      rejectedPerSec: (overload.rejected * 1_000) / overload.ms,
+      rejectNs,
+      acceptNs,
+      rejectOverAccept: rejectNs / acceptNs,
+      rejectCpuNs,
+      acceptCpuNs,
+      rejectOverAcceptCpu: rejectCpuNs / acceptCpuNs
+    },
+    ...counts
+  }
+}
+
 /** W6: 4,096 callers on one key: accepted/s and rejected/s, and the cost of a rejection against an accepted call. */
 const overloadE = (peer: EffectPeer, params: Params): Effect.Effect<Measured, unknown> =>
   Effect.gen(function*() {
@@ -447,27 +465,12 @@ const overloadE = (peer: EffectPeer, params: Params): Effect.Effect<Measured, un
     const cpuC = cpu() - c0
     yield* Scope.close(cc.scope, Exit.void)
 
-    const rejectNs = (rb.ms * 1e6) / rb.rejected
-    const acceptNs = (msC * 1e6) / totalC
-    const rejectCpuNs = (cpuB * 1e6) / rb.rejected
-    const acceptCpuNs = (cpuC * 1e6) / totalC
-    return {
-      value: (ra.accepted * 1_000) / ra.ms,
-      unit: "accepted/s",
-      extra: {
-        rejectedPerSec: (ra.rejected * 1_000) / ra.ms,
-        rejectNs,
-        acceptNs,
-        rejectOverAccept: rejectNs / acceptNs,
-        rejectCpuNs,
-        acceptCpuNs,
-        rejectOverAcceptCpu: rejectCpuNs / acceptCpuNs
-      },
+    return overloadFigures(ra, rb, { ms: msC, calls: totalC }, { rejected: cpuB, accepted: cpuC }, {
       timedCalls: totalA + totalB + totalC,
       warmupCalls,
       warmupMillis,
       wrong: wrong + ra.wrong
-    }
+    })
   })
 
 // -----------------------------------------------------------------------------
@@ -756,25 +759,10 @@ const overloadP = async (peer: PromisePeer, params: Params): Promise<Measured> =
   const cpuC = cpu() - c0
   await cc.stop()
 
-  const rejectNs = (rb.ms * 1e6) / rb.rejected
-  const acceptNs = (msC * 1e6) / totalC
-  const rejectCpuNs = (cpuB * 1e6) / rb.rejected
-  const acceptCpuNs = (cpuC * 1e6) / totalC
-  return {
-    value: (ra.accepted * 1_000) / ra.ms,
-    unit: "accepted/s",
-    extra: {
-      rejectedPerSec: (ra.rejected * 1_000) / ra.ms,
-      rejectNs,
-      acceptNs,
-      rejectOverAccept: rejectNs / acceptNs,
-      rejectCpuNs,
-      acceptCpuNs,
-      rejectOverAcceptCpu: rejectCpuNs / acceptCpuNs
-    },
+  return overloadFigures(ra, rb, { ms: msC, calls: totalC }, { rejected: cpuB, accepted: cpuC }, {
     timedCalls: totalA + totalB + totalC,
     warmupCalls,
     warmupMillis,
     wrong: wrong + ra.wrong
-  }
+  })
 }

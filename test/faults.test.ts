@@ -188,6 +188,32 @@ const leafSpawn = (
   })
 }
 
+/** Jobs on random paths `[group, topic]`, drawn in that order (then the fate) so a seed keeps its history. */
+const twoLevelJobs = (
+  rng: Rng,
+  count: number,
+  groups: ReadonlyArray<string>,
+  topics: ReadonlyArray<string>,
+  fate: (rng: Rng) => Fate
+): Array<Job> =>
+  Array.from({ length: count }, (_, id): Job => ({ id, path: [pick(rng, groups), pick(rng, topics)], fate: fate(rng) }))
+
+/** A root child that runs a downstream dispatcher over `leaves`, counted live in the ledger. */
+const countedMiddle = (
+  ledger: Ledger,
+  leaves: Dispatcher.Factory<Job, string, string>,
+  options: Dispatcher.Options,
+  around: (downstream: Effect.Effect<void, Dispatcher.InvalidOptions>) => Effect.Effect<unknown, unknown> = (downstream) =>
+    downstream
+) =>
+(spec: Dispatcher.ChildSpec<Job, string, string>) =>
+  Effect.suspend(() => {
+    ledger.middlesLive++
+    return around(Dispatcher.runChild(spec, leaves, options)).pipe(
+      Effect.ensuring(Effect.sync(() => ledger.middlesLive--))
+    )
+  })
+
 // -----------------------------------------------------------------------------
 // Callers
 // -----------------------------------------------------------------------------
@@ -364,10 +390,7 @@ describe("faults in real time", () => {
       const ledger = new Ledger()
       const groups = ["g0", "g1", "g2", "g3", "g4", "g5"]
       const topics = ["t0", "t1", "t2", "t3", "t4"]
-      const jobs = Array.from(
-        { length: 3000 },
-        (_, id): Job => ({ id, path: [pick(rng, groups), pick(rng, topics)], fate: pickFate(rng) })
-      )
+      const jobs = twoLevelJobs(rng, 3000, groups, topics, pickFate)
       const leaves: Dispatcher.Factory<Job, string, string> = {
         keyOf: (job) => job.path[1]!,
         spawn: (spec) =>
@@ -380,17 +403,13 @@ describe("faults in real time", () => {
       }
       const d = yield* Dispatcher.make<Job, string, string>({
         keyOf: (job) => job.path[0]!,
-        spawn: (spec) =>
-          Effect.suspend(() => {
-            ledger.middlesLive++
-            return Dispatcher.runChild(spec, leaves, {
-              name: "topics",
-              mailboxCapacity: 16,
-              maxChildren: 3,
-              requestTimeout: "40 millis",
-              restart: fastRestart
-            }).pipe(Effect.ensuring(Effect.sync(() => ledger.middlesLive--)))
-          })
+        spawn: countedMiddle(ledger, leaves, {
+          name: "topics",
+          mailboxCapacity: 16,
+          maxChildren: 3,
+          requestTimeout: "40 millis",
+          restart: fastRestart
+        })
       }, {
         name: "groups",
         mailboxCapacity: 16,
@@ -412,23 +431,14 @@ describe("faults in real time", () => {
     Effect.gen(function*() {
       const rng = prng(3)
       const ledger = new Ledger()
-      const jobs = Array.from(
-        { length: 2000 },
-        (_, id): Job => ({ id, path: [pick(rng, ["a", "b", "c"]), pick(rng, ["x", "y", "z", "w"])], fate: pickFate(rng) })
-      )
+      const jobs = twoLevelJobs(rng, 2000, ["a", "b", "c"], ["x", "y", "z", "w"], pickFate)
       const leaves: Dispatcher.Factory<Job, string, string> = {
         keyOf: (job) => job.path[1]!,
         spawn: leafSpawn(ledger, rng, 0.02, chaosLeaf(ledger, rng, true))
       }
       const d = yield* Dispatcher.make<Job, string, string>({
         keyOf: (job) => job.path[0]!,
-        spawn: (spec) =>
-          Effect.suspend(() => {
-            ledger.middlesLive++
-            return Dispatcher.runChild(spec, leaves, { mailboxCapacity: 64, restart: fastRestart }).pipe(
-              Effect.ensuring(Effect.sync(() => ledger.middlesLive--))
-            )
-          })
+        spawn: countedMiddle(ledger, leaves, { mailboxCapacity: 64, restart: fastRestart })
       }, { mailboxCapacity: 256, restart: fastRestart })
       // callers keep coming while the stop runs: the late ones are refused Unavailable
       const callers = yield* Effect.forkChild(runCallers(d, ledger, jobs, rng, {}, 400))
@@ -491,10 +501,7 @@ describe("faults in real time", () => {
     Effect.gen(function*() {
       const rng = prng(5)
       const ledger = new Ledger()
-      const jobs = Array.from(
-        { length: 2000 },
-        (_, id): Job => ({ id, path: [pick(rng, ["a", "b", "c"]), pick(rng, ["x", "y", "z"])], fate: "answer" })
-      )
+      const jobs = twoLevelJobs(rng, 2000, ["a", "b", "c"], ["x", "y", "z"], () => "answer")
       let cut = 0
       const leaves: Dispatcher.Factory<Job, string, string> = {
         keyOf: (job) => job.path[1]!,
@@ -502,16 +509,12 @@ describe("faults in real time", () => {
       }
       const d = yield* Dispatcher.make<Job, string, string>({
         keyOf: (job) => job.path[0]!,
-        spawn: (spec) =>
-          Effect.suspend(() => {
-            ledger.middlesLive++
-            return Dispatcher.runChild(spec, leaves, { mailboxCapacity: 64 }).pipe(
-              // each downstream dispatcher lives a few millis, then is interrupted
-              Effect.timeoutOption(1 + Math.floor(rng() * 4)),
-              Effect.tap((o) => Effect.sync(() => Option.isNone(o) && cut++)),
-              Effect.ensuring(Effect.sync(() => ledger.middlesLive--))
-            )
-          })
+        spawn: countedMiddle(ledger, leaves, { mailboxCapacity: 64 }, (downstream) =>
+          downstream.pipe(
+            // each downstream dispatcher lives a few millis, then is interrupted
+            Effect.timeoutOption(1 + Math.floor(rng() * 4)),
+            Effect.tap((o) => Effect.sync(() => Option.isNone(o) && cut++))
+          ))
       }, { mailboxCapacity: 512 })
       yield* runCallers(d, ledger, jobs, rng, {}, 200)
       yield* Dispatcher.shutdown(d)
@@ -647,10 +650,7 @@ describe("faults in real time", () => {
     Effect.gen(function*() {
       const rng = prng(6)
       const ledger = new Ledger()
-      const jobs = Array.from(
-        { length: 1000 },
-        (_, id): Job => ({ id, path: [pick(rng, ["a", "b"]), pick(rng, ["x", "y", "z"])], fate: "answer" })
-      )
+      const jobs = twoLevelJobs(rng, 1000, ["a", "b"], ["x", "y", "z"], () => "answer")
       let rootBuilds = 0
       const leaves: Dispatcher.Factory<Job, string, string> = {
         keyOf: (job) => job.path[1]!,
@@ -661,12 +661,7 @@ describe("faults in real time", () => {
         spawn: (spec) => {
           // every other build of a root child throws
           if (++rootBuilds % 2 === 1) throw new Error(`cannot build ${spec.key}`)
-          return Effect.suspend(() => {
-            ledger.middlesLive++
-            return Dispatcher.runChild(spec, leaves, { restart: fastRestart }).pipe(
-              Effect.ensuring(Effect.sync(() => ledger.middlesLive--))
-            )
-          })
+          return countedMiddle(ledger, leaves, { restart: fastRestart })(spec)
         }
       }, { mailboxCapacity: 1000, restart: fastRestart })
       yield* runCallers(d, ledger, jobs, rng, {}, 100)
