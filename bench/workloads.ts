@@ -238,6 +238,24 @@ export const runEffect = (peer: EffectPeer, workload: WorkloadName, params: Para
   }
 }
 
+/** W4's figures, the same for both drivers: heap and RSS grown per idle child. */
+const memoryFigures = (
+  before: ReturnType<typeof heap>,
+  after: ReturnType<typeof heap>,
+  children: number,
+  counts: Pick<Measured, "warmupCalls" | "warmupMillis" | "wrong">
+): Measured => ({
+  value: (after.heap - before.heap) / children,
+  unit: "bytes/child",
+  extra: {
+    rssPerChild: (after.rss - before.rss) / children,
+    rssMB: after.rss / 1_048_576,
+    heapMB: after.heap / 1_048_576
+  },
+  timedCalls: children,
+  ...counts
+})
+
 /** W4: heap and RSS per idle child. */
 const memoryE = (peer: EffectPeer, params: Params): Effect.Effect<Measured, unknown> =>
   Effect.gen(function*() {
@@ -266,19 +284,7 @@ const memoryE = (peer: EffectPeer, params: Params): Effect.Effect<Measured, unkn
     yield* Effect.sleep(10)
     gc()
     const after = heap()
-    const result: Measured = {
-      value: (after.heap - before.heap) / keys.length,
-      unit: "bytes/child",
-      extra: {
-        rssPerChild: (after.rss - before.rss) / keys.length,
-        rssMB: after.rss / 1_048_576,
-        heapMB: after.heap / 1_048_576
-      },
-      timedCalls: keys.length,
-      warmupCalls,
-      warmupMillis,
-      wrong
-    }
+    const result = memoryFigures(before, after, keys.length, { warmupCalls, warmupMillis, wrong })
     yield* Scope.close(timed.scope, Exit.void)
     return result
   })
@@ -612,19 +618,7 @@ export const runPromise = async (peer: PromisePeer, workload: WorkloadName, para
       gc()
       const after = heap()
       await timed.stop()
-      return {
-        value: (after.heap - before.heap) / keys.length,
-        unit: "bytes/child",
-        extra: {
-          rssPerChild: (after.rss - before.rss) / keys.length,
-          rssMB: after.rss / 1_048_576,
-          heapMB: after.heap / 1_048_576
-        },
-        timedCalls: keys.length,
-        warmupCalls,
-        warmupMillis,
-        wrong
-      }
+      return memoryFigures(before, after, keys.length, { warmupCalls, warmupMillis, wrong })
     }
     case "w5": {
       const keys = keyNames(params.children, "k")

@@ -14,6 +14,18 @@ const settle = Effect.gen(function*() {
 const tagOf = (exit: Exit.Exit<unknown, unknown>) =>
   Exit.isSuccess(exit) ? "Success" : String((exit.cause.reasons[0] as { readonly error?: { readonly _tag?: string } } | undefined)?.error?._tag ?? "other")
 
+/** A dispatcher of custom children that take only when the test says (through `specs`), and end with `done`. */
+const heldChildren = (options: Dispatcher.Options) =>
+  Effect.gen(function*() {
+    const specs = new Map<string, Dispatcher.ChildSpec<string, string, string>>()
+    const done = yield* Deferred.make<void>()
+    const d = yield* Dispatcher.make<string, string, string>({
+      keyOf: (s) => s.slice(0, 1),
+      spawn: (spec) => Effect.andThen(Effect.sync(() => specs.set(spec.key, spec)), Deferred.await(done))
+    }, options)
+    return { d, specs, done }
+  })
+
 describe("found by the model-based histories", () => {
   // DESIGN "restart": "its successor is spawned after the schedule's next delay". Found as: poisonSpawn(a)
   // during a's restart delay poisoned the successor after the next one (factory.spawn ran when the successor
@@ -134,13 +146,7 @@ describe("found by the model-based histories", () => {
   // envelope's enqueuedAt is set again when its sender gets in, so the FIFO order holds too.
   it.effect("waitDeadline: a request that waited for room has its requestTimeout from its acceptance", () =>
     Effect.gen(function*() {
-      const specs = new Map<string, Dispatcher.ChildSpec<string, string, string>>()
-      const done = yield* Deferred.make<void>()
-      const d = yield* Dispatcher.make<string, string, string>({
-        keyOf: (s) => s.slice(0, 1),
-        // custom children: they take only when the test says, and never answer
-        spawn: (spec) => Effect.andThen(Effect.sync(() => specs.set(spec.key, spec)), Deferred.await(done))
-      }, { mailboxCapacity: 1, overflow: { wait: "100 millis" }, requestTimeout: "50 millis" })
+      const { d, done, specs } = yield* heldChildren({ mailboxCapacity: 1, overflow: { wait: "100 millis" }, requestTimeout: "50 millis" })
       yield* Dispatcher.send(d, "a1") // accepted at 0
       const waiter = yield* Effect.forkChild(Dispatcher.send(d, "a2")) // waits for room from 0
       yield* settle
@@ -172,13 +178,7 @@ describe("found by the model-based histories", () => {
   // request is accepted (in place, or as a waiting sender gets in).
   it.effect("lruRefused: the least recently used child is the one with the oldest accepted request", () =>
     Effect.gen(function*() {
-      const specs = new Map<string, Dispatcher.ChildSpec<string, string, string>>()
-      const done = yield* Deferred.make<void>()
-      const d = yield* Dispatcher.make<string, string, string>({
-        keyOf: (s) => s.slice(0, 1),
-        // custom children: they take only when the test says, and end with the test
-        spawn: (spec) => Effect.andThen(Effect.sync(() => specs.set(spec.key, spec)), Deferred.await(done))
-      }, { mailboxCapacity: 1, maxChildren: 2 })
+      const { d, done, specs } = yield* heldChildren({ mailboxCapacity: 1, maxChildren: 2 })
       yield* Dispatcher.send(d, "a1") // accepted: "a" is the least recently used
       yield* Dispatcher.send(d, "b2") // accepted
       const refused = yield* Effect.exit(Dispatcher.send(d, "a3")) // refused: a's mailbox is full
