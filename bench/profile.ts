@@ -4,6 +4,7 @@
  * warm-up and timed phase; the two latter run the same code).
  *
  *   npx tsx bench/profile.ts effect-dispatcher w1-k1 [--quick] [--top 25]
+ *   npx tsx bench/profile.ts "options:requestTimeout: 1 minute" w1-k1000   # a variant of bench/options.ts
  */
 import { spawnSync } from "node:child_process"
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs"
@@ -40,9 +41,9 @@ const run = spawnSync(
     dir,
     "--import",
     "tsx",
-    join(here, "worker.ts"),
-    peer,
-    workload,
+    ...(peer.startsWith("options:")
+      ? [join(here, "options.ts"), "--child", peer.slice("options:".length), workload]
+      : [join(here, "worker.ts"), peer, workload]),
     ...(process.argv.includes("--quick") ? ["--quick"] : [])
   ],
   { cwd: join(here, ".."), encoding: "utf8" }

@@ -30,6 +30,35 @@ describe("idleTimeToLive", () => {
       assert.deepStrictEqual([stats.spawned, stats.successors], [2, 0])
     }).pipe(Effect.scoped))
 
+  it.effect("each child ends exactly idleTimeToLive after its last request, whatever the order they were served in", () =>
+    Effect.gen(function*() {
+      // a seeded random history of requests and clock steps over 8 keys: after every step, the live
+      // children are exactly the keys whose last request was under 100 ms ago
+      const d = yield* Dispatcher.make(echoServe({ idleTimeToLive: "100 millis" }))
+      let seed = 7
+      const random = (n: number) => {
+        seed = (seed * 1103515245 + 12345) % 2147483648
+        return seed % n
+      }
+      const keys = ["a", "b", "c", "d", "e", "f", "g", "h"]
+      const lastRequest = new Map<string, number>()
+      let now = 0
+      for (let step = 0; step < 400; step++) {
+        if (random(3) === 0) {
+          now += 1 + random(60)
+          yield* TestClock.adjust(now - (yield* Effect.clockWith((clock) => clock.currentTimeMillis)))
+          yield* settle
+          for (const [key, at] of lastRequest) if (now - at >= 100) lastRequest.delete(key)
+          const live = (yield* Dispatcher.children(d)).map((child) => child.key).sort()
+          assert.deepStrictEqual(live, [...lastRequest.keys()].sort(), `at ${now} ms`)
+        } else {
+          const key = keys[random(keys.length)]!
+          assert.strictEqual(yield* Dispatcher.call(d, rq(key, "", step)), `${key}:${step}`)
+          lastRequest.set(key, now)
+        }
+      }
+    }).pipe(Effect.scoped))
+
   it.effect("the race with a new request: a request sent as the idle timer fires is served", () =>
     Effect.gen(function*() {
       const d = yield* Dispatcher.make(echoServe({ idleTimeToLive: "100 millis" }))
@@ -98,6 +127,35 @@ describe("requestTimeout", () => {
       assert.strictEqual((yield* errorOf(answer))._tag, "RequestTimeout")
       assert.strictEqual((yield* Dispatcher.stats(d)).rejected.requestTimeout, 1)
       yield* endAll
+    }).pipe(Effect.scoped))
+
+  it.effect("thousands of answered requests between open ones: each open one still times out at its own deadline", () =>
+    Effect.gen(function*() {
+      // "slow" never answers; "fast" answers at once: its requests leave the deadline queue as it grows
+      const d = yield* Dispatcher.make<Rq, string, string>({
+        keyOf: (r) => r.group,
+        spawn: (child) =>
+          Dispatcher.serve(child, (r) => (r.group === "slow" ? Effect.never : Effect.succeed(`fast ${r.n}`)))
+      }, { requestTimeout: "1 minute", mailboxCapacity: 8 })
+      const fast = (from: number) =>
+        Effect.forEach(Array.from({ length: 3000 }, (_, i) => from + i), (n) => Dispatcher.call(d, rq("fast", "", n)), {
+          discard: true
+        })
+      const first = yield* Dispatcher.send(d, rq("slow", "", 1))
+      yield* fast(0)
+      yield* TestClock.adjust("10 seconds")
+      const second = yield* Dispatcher.send(d, rq("slow", "", 2))
+      yield* fast(3000)
+      yield* TestClock.adjust("49999 millis")
+      assert.isFalse(yield* Deferred.isDone(first))
+      yield* TestClock.adjust("1 millis")
+      assert.strictEqual((yield* errorOf(first))._tag, "RequestTimeout")
+      yield* TestClock.adjust("9999 millis")
+      assert.isFalse(yield* Deferred.isDone(second))
+      yield* TestClock.adjust("1 millis")
+      assert.strictEqual((yield* errorOf(second))._tag, "RequestTimeout")
+      const stats = yield* Dispatcher.stats(d)
+      assert.deepStrictEqual([stats.accepted, stats.rejected.requestTimeout], [6002, 2])
     }).pipe(Effect.scoped))
 
   it.effect("a deadline passing in a downstream mailbox answers the caller RequestTimeout", () =>

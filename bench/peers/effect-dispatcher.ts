@@ -22,12 +22,12 @@ interface TreeRequest {
 const echo = (request: Request) => Effect.succeed(request.n)
 const never = () => Effect.never
 
-const spawnFor = (child: "echo" | "once" | "stuck") => {
+const spawnFor = (child: "echo" | "once" | "stuck", serveOptions: Dispatcher.ServeOptions | undefined) => {
   switch (child) {
     case "echo":
-      return (spec: Dispatcher.ChildSpec<Request, number>) => Dispatcher.serve(spec, echo)
+      return (spec: Dispatcher.ChildSpec<Request, number>) => Dispatcher.serve(spec, echo, serveOptions)
     case "stuck":
-      return (spec: Dispatcher.ChildSpec<Request, number>) => Dispatcher.serve(spec, never)
+      return (spec: Dispatcher.ChildSpec<Request, number>) => Dispatcher.serve(spec, never, serveOptions)
     case "once":
       // answer the one request, then end; an ended mailbox (at stop) ends it too
       return (spec: Dispatcher.ChildSpec<Request, number>) =>
@@ -40,20 +40,31 @@ const spawnFor = (child: "echo" | "once" | "stuck") => {
 
 const orRejected = rejectedOn("TooManyRequests")
 
+/**
+ * This project with `options` on top of the workload's `mailboxCapacity`, and
+ * `serveOptions` for its `serve` children: bench/options.ts measures what each
+ * option costs against the defaults.
+ */
+export const peerWith = (
+  options: Omit<Dispatcher.Options, "mailboxCapacity"> = {},
+  serveOptions?: Dispatcher.ServeOptions
+): EffectPeer["make"] =>
+({ capacity, child }) =>
+  Effect.gen(function*() {
+    const dispatcher = yield* Dispatcher.make<Request, number>({
+      keyOf: (request) => request.key,
+      spawn: spawnFor(child, serveOptions)
+    }, { ...options, mailboxCapacity: capacity })
+    return {
+      call: (key: string, n: number) => Dispatcher.call(dispatcher, { key, n }),
+      tryCall: (key: string, n: number) => orRejected(Dispatcher.call(dispatcher, { key, n }))
+    }
+  }).pipe(Effect.orDie)
+
 export const peer: EffectPeer = {
   kind: "effect",
   stopKind: "graceful: its Scope is closed (what `shutdown` does), every mailbox is ended, children drain and end",
-  make: ({ capacity, child }) =>
-    Effect.gen(function*() {
-      const dispatcher = yield* Dispatcher.make<Request, number>({
-        keyOf: (request) => request.key,
-        spawn: spawnFor(child)
-      }, { mailboxCapacity: capacity })
-      return {
-        call: (key: string, n: number) => Dispatcher.call(dispatcher, { key, n }),
-        tryCall: (key: string, n: number) => orRejected(Dispatcher.call(dispatcher, { key, n }))
-      }
-    }).pipe(Effect.orDie),
+  make: peerWith(),
   makeTree: ({ capacity }) =>
     Effect.gen(function*() {
       const topics: Dispatcher.Factory<TreeRequest, number> = {

@@ -6,11 +6,12 @@ import { Clock, Context, Deferred, LogLevel, References } from "effect"
 import type * as Dispatcher from "../Dispatcher.js"
 import { Deadlines } from "./deadlines.js"
 import { reject } from "./dispatcher.js"
-import type { Entry } from "./entry.js"
+import type { Entry, RecentEntry } from "./entry.js"
 import { IdleTimers } from "./idleTimers.js"
 import type { Mailbox, Mailboxes } from "./mailbox.js"
 import * as metrics from "./metrics.js"
 import type { Resolved } from "./options.js"
+import { Recency } from "./recency.js"
 
 type AnyFactory = Dispatcher.Factory<any, any, any, any>
 
@@ -70,8 +71,8 @@ export class Core implements Counters {
   idleTimers: IdleTimers | undefined = undefined
   readonly clock: Clock.Clock
   readonly annotations: Record<string, unknown>
-  /** with `maxChildren`, the registry's order is kept as the order of last use */
-  readonly lru: boolean
+  /** with `maxChildren`: the keys by their last accepted request, to passivate the least recent */
+  readonly recency: Recency<RecentEntry> | undefined
   /** whether its children's spawns and ends are logged: they run with its services, so this is known once */
   readonly debug: boolean
   private readonly detachMetrics: () => void
@@ -89,7 +90,7 @@ export class Core implements Counters {
     this.deadlines = options.requestTimeout === undefined ? undefined : new Deadlines(this.clock, context)
     if (this.deadlines !== undefined) this.deadlines.expire = (envelope) => reject(envelope, "requestTimeout")
     this.annotations = { dispatcher: path }
-    this.lru = Number.isFinite(options.maxChildren)
+    this.recency = Number.isFinite(options.maxChildren) ? new Recency() : undefined
     this.debug = !LogLevel.isGreaterThan(Context.get(context, References.MinimumLogLevel), "Debug")
     this.detachMetrics = metrics.attach(context, options.name, this)
   }

@@ -11,7 +11,7 @@
 import { Cause, Context, Deferred, Duration, Effect, Exit, Queue, Schedule, Scope } from "effect"
 import { ChildFailed, type DispatchError, TooManyRequests, Unavailable } from "../DispatchError.js"
 import { type Core, Running, Stopped, Stopping } from "./core.js"
-import { Active, ChildSpecImpl, Entry, Gone, type Holder, Passivating, Restarting, Reviving } from "./entry.js"
+import { Active, ChildSpecImpl, Entry, Gone, type Holder, Passivating, RecentEntry, Restarting, Reviving } from "./entry.js"
 import { EnvelopeImpl, isAnswered, rejectUnsafe } from "./envelope.js"
 import type { Mailbox } from "./mailbox.js"
 
@@ -65,7 +65,13 @@ export const place = (
   if (entry === undefined) {
     const evicted = makeRoom(core, undefined)
     if (evicted === false) return capReached(core, key)
-    entry = new Entry(core, key, core.mailboxes.make())
+    if (core.recency === undefined) {
+      entry = new Entry(core, key, core.mailboxes.make())
+    } else {
+      const recent = new RecentEntry(core, key, core.mailboxes.make())
+      core.recency.add(recent)
+      entry = recent
+    }
     core.registry.set(key, entry)
     core.resident++
     const envelope = envelopeFor(core, entry, request, deferred, outerDeadline, now)
@@ -171,11 +177,7 @@ export const accepted = (
   mailbox: Mailbox = entry.mailbox
 ): void => {
   core.accepted++
-  if (core.lru) {
-    // re-insert: the registry's order is the order of last accepted request
-    core.registry.delete(entry.key)
-    core.registry.set(entry.key, entry)
-  }
+  core.recency?.use(entry as RecentEntry)
   if (core.deadlines !== undefined) {
     const deadline = envelope.enqueuedAt + core.options.requestTimeout!
     if (deadline < envelope.deadline) {
@@ -204,7 +206,7 @@ const track = (entry: Entry, envelope: EnvelopeImpl<any, any, any>): void => {
  */
 const makeRoom = (core: Core, reviving: Entry | undefined): Entry | undefined | false => {
   if (core.resident < core.options.maxChildren) return undefined
-  for (const entry of core.registry.values()) {
+  for (const entry of core.recency!.fromOldest()) {
     if (
       entry !== reviving && entry.phase === Active && entry.fiber !== undefined &&
       entry.mailbox.messages.length === 0
@@ -458,6 +460,7 @@ const forget = (core: Core, entry: Entry): void => {
   entry.phase = Gone
   // the registry holds no other entry for this key while this one lives
   core.registry.delete(entry.key)
+  core.recency?.remove(entry as RecentEntry)
   if (core.onIdle !== undefined && core.registry.size === 0 && !core.routing && core.state === Running) {
     core.onIdle()
   }

@@ -9,6 +9,7 @@ import { type DispatchError, RequestTimeout, TooManyRequests, Unavailable } from
 import type { Core } from "./core.js"
 import type { EnvelopeImpl, Rejection } from "./envelope.js"
 import type { Mailbox } from "./mailbox.js"
+import type { Recent } from "./recency.js"
 
 // What an entry is doing; only `Active`, `Restarting` and `Reviving` count toward `maxChildren`.
 
@@ -178,3 +179,14 @@ export const entryOf = (spec: Dispatcher.ChildSpec<any, any, any>): Entry | unde
 
 /** @internal */
 export const isGone = (entry: Entry): boolean => entry.phase === Gone
+
+/**
+ * An entry of a dispatcher with `maxChildren`: also a link in its `Recency`
+ * list. Only such a dispatcher pays for the links.
+ *
+ * @internal
+ */
+export class RecentEntry extends Entry implements Recent {
+  older: Recent | undefined = undefined
+  newer: Recent | undefined = undefined
+}

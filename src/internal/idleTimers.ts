@@ -7,7 +7,7 @@ import { Effect, type Fiber } from "effect"
  * @internal
  */
 export interface Timed {
-  /** the Clock millis it is due at */
+  /** the Clock millis it is due at; may move later while it is in the heap (see `IdleTimers`) */
   due: number
   /** its place in the heap, -1 when not in it */
   heapIndex: number
@@ -20,10 +20,17 @@ export interface Timed {
  * not a timer fiber of its own, and a child that gets a request before its time
  * leaves the heap at once. The fiber runs only while timers are pending.
  *
+ * A child served without waking (see `serve`'s `takeDirect`) only moves its
+ * `due` later, in O(1): the heap stays ordered by the due time each entry had
+ * when it was placed (`keys`), and an entry found at the top with a later
+ * `due` is put back in its place instead of expiring.
+ *
  * @internal
  */
 export class IdleTimers {
   private readonly heap: Array<Timed> = []
+  /** the due time each heap entry is ordered by: its `due` when last placed */
+  private readonly keys: Array<number> = []
   private fiber: Fiber.Fiber<void, never> | undefined = undefined
   /** the due time the fiber sleeps until */
   private sleepingUntil = Infinity
@@ -35,6 +42,7 @@ export class IdleTimers {
     if (this.stopped) return
     timed.heapIndex = this.heap.length
     this.heap.push(timed)
+    this.keys.push(timed.due)
     this.up(timed.heapIndex)
     if (this.fiber === undefined) {
       this.fiber = this.start()
@@ -50,8 +58,10 @@ export class IdleTimers {
     if (index < 0) return
     timed.heapIndex = -1
     const last = this.heap.pop()!
+    const lastKey = this.keys.pop()!
     if (index < this.heap.length) {
       this.heap[index] = last
+      this.keys[index] = lastKey
       last.heapIndex = index
       this.down(index)
       this.up(index)
@@ -60,7 +70,7 @@ export class IdleTimers {
 
   // the loop starts on the next tick, once `fiber` is set: it checks that it is still the current one
   private start(): Fiber.Fiber<void, never> {
-    this.sleepingUntil = this.heap[0]!.due
+    this.sleepingUntil = this.keys[0]!
     return Effect.runForkWith(this.context)(Effect.andThen(Effect.yieldNow, this.loop))
   }
 
@@ -70,12 +80,19 @@ export class IdleTimers {
     this.fiber = undefined
     for (const timed of this.heap) timed.heapIndex = -1
     this.heap.length = 0
+    this.keys.length = 0
   }
 
   private readonly loop: Effect.Effect<void> = Effect.withFiber((fiber) => {
     const now = this.clock.currentTimeMillisUnsafe()
-    while (this.heap.length > 0 && this.heap[0]!.due <= now) {
+    while (this.heap.length > 0 && this.keys[0]! <= now) {
       const first = this.heap[0]!
+      if (first.due > now) {
+        // served since it was placed: not idle that long, so back in its place by its new due time
+        this.keys[0] = first.due
+        this.down(0)
+        continue
+      }
       this.remove(first)
       first.expire()
     }
@@ -86,38 +103,46 @@ export class IdleTimers {
       this.sleepingUntil = Infinity
       return Effect.void
     }
-    this.sleepingUntil = this.heap[0]!.due
+    this.sleepingUntil = this.keys[0]!
     return Effect.andThen(Effect.sleep(this.sleepingUntil - now), this.loop)
   })
 
   private up(index: number): void {
     const heap = this.heap
+    const keys = this.keys
     const item = heap[index]!
+    const key = keys[index]!
     while (index > 0) {
       const parent = (index - 1) >> 1
-      if (heap[parent]!.due <= item.due) break
+      if (keys[parent]! <= key) break
       heap[index] = heap[parent]!
+      keys[index] = keys[parent]!
       heap[index]!.heapIndex = index
       index = parent
     }
     heap[index] = item
+    keys[index] = key
     item.heapIndex = index
   }
 
   private down(index: number): void {
     const heap = this.heap
+    const keys = this.keys
     const item = heap[index]!
+    const key = keys[index]!
     for (;;) {
       const left = index * 2 + 1
       if (left >= heap.length) break
       const right = left + 1
-      const child = right < heap.length && heap[right]!.due < heap[left]!.due ? right : left
-      if (heap[child]!.due >= item.due) break
+      const child = right < heap.length && keys[right]! < keys[left]! ? right : left
+      if (keys[child]! >= key) break
       heap[index] = heap[child]!
+      keys[index] = keys[child]!
       heap[index]!.heapIndex = index
       index = child
     }
     heap[index] = item
+    keys[index] = key
     item.heapIndex = index
   }
 }

@@ -158,11 +158,11 @@ class Server<Req, Res, E, R> extends Waiting implements Holder {
     if (!this.isWaiting() || this.mailbox.messages.length > 0 || this.index < this.batch.length) return "refused"
     const handled = this.handle(envelope)
     if (Exit.isExit(handled)) {
-      this.touched()
+      this.touched(envelope.enqueuedAt)
       answer(envelope, handled)
       return "done"
     }
-    this.touched()
+    this.touched(envelope.enqueuedAt)
     this.batch = [envelope]
     this.index = 0
     this.handled = handled

@@ -37,7 +37,7 @@ export abstract class Waiting implements Queue.Queue.Taker<Cause.Done>, Timed {
   constructor(
     readonly mailbox: Mailbox,
     private readonly timers: IdleTimers | undefined,
-    private readonly clock: Clock.Clock | undefined,
+    clock: Clock.Clock | undefined,
     private readonly idleMillis: number | undefined,
     wokenByDispatcher: boolean
   ) {
@@ -65,13 +65,12 @@ export abstract class Waiting implements Queue.Queue.Taker<Cause.Done>, Timed {
     return this.resumeWait !== undefined
   }
 
-  /** Served a request without waking (see `serve`): the idle time starts over. */
-  protected touched(): void {
-    const timers = this.timers
-    if (timers === undefined || this.heapIndex < 0) return
-    timers.remove(this)
-    this.due = this.clock!.currentTimeMillisUnsafe() + this.idleMillis!
-    timers.add(this)
+  /**
+   * Served a request accepted at `now` without waking (see `serve`): the idle
+   * time starts over. Only `due` moves; the heap catches up if it gets there.
+   */
+  protected touched(now: number): void {
+    if (this.heapIndex >= 0) this.due = now + this.idleMillis!
   }
 
   /** Resume a wait now: the body looks at its mailbox again. */

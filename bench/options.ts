@@ -1,0 +1,124 @@
+/**
+ * What each option costs: this project's W1 (K = 1,000 round trips) and W4
+ * (heap per idle child) with one option on at a time, then all of them,
+ * against the defaults, in one run. Options are set so that they never fire
+ * (a deadline of a minute, a cap no run reaches): what is measured is the
+ * price of having them on. Each measurement runs in a fresh process, variants
+ * alternating, 3 repetitions; the table goes to stdout and
+ * bench/results/options.md.
+ *
+ *   npm run bench:options [-- --quick]
+ */
+import { spawnSync } from "node:child_process"
+import { writeFileSync } from "node:fs"
+import { dirname, join } from "node:path"
+import { fileURLToPath } from "node:url"
+import { Effect } from "effect"
+import type { Dispatcher } from "effect-dispatcher"
+import { peerWith } from "./peers/effect-dispatcher.js"
+import type { EffectPeer, Measured } from "./types.js"
+import { paramsFor, runEffect } from "./workloads.js"
+
+interface Variant {
+  readonly options?: Omit<Dispatcher.Options, "mailboxCapacity">
+  readonly serve?: Dispatcher.ServeOptions
+}
+
+const variants: Record<string, Variant> = {
+  "defaults": {},
+  "requestTimeout: 1 minute": { options: { requestTimeout: "1 minute" } },
+  "idleTimeToLive: 1 minute": { serve: { idleTimeToLive: "1 minute" } },
+  "maxChildren: 1,000,000": { options: { maxChildren: 1_000_000 } },
+  "overflow: { wait: 1 second }": { options: { overflow: { wait: "1 second" } } },
+  "all of the above": {
+    options: { requestTimeout: "1 minute", maxChildren: 1_000_000, overflow: { wait: "1 second" } },
+    serve: { idleTimeToLive: "1 minute" }
+  }
+}
+const workloads = ["w1-k1000", "w4"] as const
+const REPETITIONS = 3
+
+const here = dirname(fileURLToPath(import.meta.url))
+const quick = process.argv.includes("--quick")
+
+const measureHere = async (name: string, workload: (typeof workloads)[number]) => {
+  const variant = variants[name]
+  if (variant === undefined) throw new Error(`no variant ${name}`)
+  const peer: EffectPeer = { kind: "effect", stopKind: "graceful", make: peerWith(variant.options, variant.serve) }
+  const measured = await Effect.runPromise(runEffect(peer, workload, paramsFor(quick, peer)) as Effect.Effect<Measured>)
+  process.stdout.write(`RESULT ${JSON.stringify(measured)}\n`)
+}
+
+const measureInChild = (name: string, workload: string): Measured => {
+  const out = spawnSync(
+    process.execPath,
+    ["--expose-gc", "--import", "tsx", fileURLToPath(import.meta.url), "--child", name, workload, ...(quick ? ["--quick"] : [])],
+    { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 }
+  )
+  const line = out.stdout.split("\n").find((l) => l.startsWith("RESULT "))
+  if (out.status !== 0 || line === undefined) throw new Error(`${name} ${workload} failed:\n${out.stderr}`)
+  return JSON.parse(line.slice("RESULT ".length)) as Measured
+}
+
+const median = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+const fmt = (x: number, unit: string) =>
+  unit === "calls/s"
+    ? x >= 1e6 ? `${(x / 1e6).toFixed(2)}M` : `${(x / 1e3).toFixed(0)}k`
+    : Math.round(x).toLocaleString("en-US")
+
+const main = () => {
+  const runs = new Map<string, Array<Measured>>()
+  const names = Object.keys(variants)
+  const repetitions = quick ? 1 : REPETITIONS
+  let done = 0
+  const total = repetitions * workloads.length * names.length
+  for (let rep = 0; rep < repetitions; rep++) {
+    for (const workload of workloads) {
+      for (const name of rep % 2 === 0 ? names : [...names].reverse()) {
+        const measured = measureInChild(name, workload)
+        if (measured.wrong !== 0) throw new Error(`${name} ${workload}: ${measured.wrong} wrong answers`)
+        const key = `${name}|${workload}`
+        runs.set(key, [...(runs.get(key) ?? []), measured])
+        console.error(`[${++done}/${total}] ${workload} ${name}: ${fmt(measured.value, measured.unit)} ${measured.unit}`)
+      }
+    }
+  }
+  const cell = (name: string, workload: string) => {
+    const measured = runs.get(`${name}|${workload}`)!
+    const unit = measured[0]!.unit
+    const values = measured.map((m) => m.value)
+    const base = median(runs.get(`defaults|${workload}`)!.map((m) => m.value))
+    const m = median(values)
+    const range = `${fmt(Math.min(...values), unit)}–${fmt(Math.max(...values), unit)}`
+    return `${fmt(m, unit)} (${range}) · ${(m / base).toFixed(2)}×`
+  }
+  const lines = [
+    "# What each option costs",
+    "",
+    `Node ${process.version}; ${repetitions} repetition(s) per figure, each in a fresh process, variants alternating; ` +
+    `${new Date().toISOString()}. \`· N×\` is that variant ÷ the defaults. Each option is set so it never fires: ` +
+    "the price of having it on. W1 K=1,000: 1,024 callers, calls/s (higher is better). W4: heap bytes per idle child " +
+    `(${paramsFor(quick, {}).children.toLocaleString("en-US")} idle children; lower is better).`,
+    "",
+    "| options | W1 K=1,000 (calls/s) | W4 heap per idle child (bytes) |",
+    "|---|---:|---:|",
+    ...names.map((name) => `| ${name} | ${cell(name, "w1-k1000")} | ${cell(name, "w4")} |`),
+    ""
+  ]
+  const text = lines.join("\n")
+  console.log(text)
+  writeFileSync(join(here, "results", "options.md"), text)
+  console.log("bench: wrote bench/results/options.md")
+}
+
+if (process.argv[2] === "--child") {
+  measureHere(process.argv[3]!, process.argv[4] as (typeof workloads)[number]).then(
+    () => process.exit(0),
+    (error) => {
+      console.error(error)
+      process.exit(1)
+    }
+  )
+} else {
+  main()
+}
