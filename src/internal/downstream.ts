@@ -31,7 +31,7 @@ export const runChild = <Req, Res, E, R>(
     const context = yield* Effect.context<R>()
     const parent = entryOf(spec)
     const path = `${parent === undefined ? "test" : parent.core.path}/${spec.key}/${resolved.name}`
-    const mailboxes = yield* Mailboxes.make(resolved.capacity, resolved.overflowWait !== undefined)
+    const mailboxes = yield* Mailboxes.make(resolved.capacity)
     const core = new Core(resolved, factory, context as any, path, mailboxes)
     answersEverything(spec)
     const router = new Router(core, spec.requests as any, parent !== undefined)

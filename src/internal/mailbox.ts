@@ -17,17 +17,17 @@ export class Mailboxes {
   private constructor(
     private readonly template: Mailbox,
     readonly capacity: number,
-    private readonly noOffers: Set<any> | undefined
+    private readonly noOffers: Set<any>
   ) {}
 
   /**
-   * `waiting`: whether senders may wait for room (`overflow: { wait }`). If not,
-   * nothing ever waits to offer, and all mailboxes share one empty, closed line
-   * of waiting senders instead of one each.
+   * All mailboxes share one empty, closed line of waiting senders until a
+   * sender has to wait for room (`overflow: { wait }`, see `lineUp`): an idle
+   * child does not pay for a line nobody stands in.
    */
-  static make(capacity: number, waiting: boolean): Effect.Effect<Mailboxes> {
+  static make(capacity: number): Effect.Effect<Mailboxes> {
     return Effect.map(Queue.bounded<EnvelopeImpl<any, any, any>, Cause.Done>(capacity), (template) => {
-      const mailboxes = new Mailboxes(template, capacity, waiting ? undefined : new NoOffers())
+      const mailboxes = new Mailboxes(template, capacity, new NoOffers())
       // the template is a real Queue.bounded: check that a copy has the same shape
       const copy = mailboxes.make()
       for (const field of Object.keys(template)) {
@@ -35,6 +35,12 @@ export class Mailboxes {
       }
       return mailboxes
     })
+  }
+
+  /** A sender is about to wait for room in `mailbox`: it gets a line of its own first. */
+  lineUp(mailbox: Mailbox): void {
+    const state = mailbox.state as { _tag: string; offers: Set<any> }
+    if (state._tag === "Open" && state.offers === this.noOffers) state.offers = new Set()
   }
 
   /** the scheduler the dispatcher's mailboxes and callers are woken on */
@@ -50,16 +56,16 @@ export class Mailboxes {
     self.strategy = "suspend"
     self.messages = MutableList.make()
     self.scheduleRunning = false
-    self.state = { _tag: "Open", takers: new Set(), offers: this.noOffers ?? new Set(), awaiters: new Set() }
+    self.state = { _tag: "Open", takers: new Set(), offers: this.noOffers, awaiters: new Set() }
     return self
   }
 }
 
 /**
- * The line of senders waiting for room, for mailboxes nobody may wait on: a
- * child's `requests` is a `Dequeue`, and the dispatcher never offers with a wait
- * when it rejects at once, so this stays empty. Should anything try, it fails
- * loudly rather than share a line between mailboxes.
+ * The line of senders waiting for room of mailboxes nobody waits on yet: a
+ * child's `requests` is a `Dequeue`, and the dispatcher gives a mailbox a line
+ * of its own before a sender waits in it, so this stays empty. Should anything
+ * else try, it fails loudly rather than share a line between mailboxes.
  */
 class NoOffers extends Set<any> {
   override add(): this {

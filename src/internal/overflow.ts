@@ -16,6 +16,7 @@ export const waitForRoom = (
   placement: Wait
 ): Effect.Effect<Exit.Exit<void, DispatchError>> => {
   const { entry, envelope, mailbox } = placement
+  core.mailboxes.lineUp(mailbox)
   return Queue.offer(mailbox, envelope).pipe(
     Effect.timeoutOption(core.options.overflowWait!),
     Effect.map((offered): Exit.Exit<void, DispatchError> => {

@@ -53,7 +53,7 @@ export const make = <Req, Res, E, R>(
   Effect.gen(function*() {
     const resolved = yield* resolve(options, factory)
     const context = yield* Effect.context<R | Scope.Scope>()
-    const core = new Core(resolved, factory, context as any, resolved.name, yield* Mailboxes.make(resolved.capacity, resolved.overflowWait !== undefined))
+    const core = new Core(resolved, factory, context as any, resolved.name, yield* Mailboxes.make(resolved.capacity))
     // closing the enclosing Scope is the stop; its earlier finalizers run after it
     yield* Effect.addFinalizer(() => stop(core))
     return new DispatcherImpl<Req, Res, E>(core)

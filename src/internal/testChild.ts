@@ -28,7 +28,7 @@ export const testChild = <Req, Res = void, E = never>(
     const options = yield* Effect.orDie(resolve({ mailboxCapacity: capacity, name: "test" }))
     if (typeof key !== "string") return yield* Effect.die(new TypeError(`testChild: key must be a string, got ${typeof key}`))
     const context = yield* Effect.context<never>()
-    const mailboxes = yield* Mailboxes.make(options.capacity, false)
+    const mailboxes = yield* Mailboxes.make(options.capacity)
     const core = new Core(options, noFactory, context, "test", mailboxes)
     const mailbox = mailboxes.make() as unknown as Queue.Queue<EnvelopeImpl<Req, Res, E>, Cause.Done>
     const entry = new Entry(core, key, mailbox as any)
