@@ -95,10 +95,6 @@ export class Core implements Counters {
     this.detachMetrics = metrics.attach(context, options.name, this)
   }
 
-  get counters(): Counters {
-    return this
-  }
-
   /** children alive now */
   get live(): number {
     return this.fibers - this.restarting
@@ -109,9 +105,6 @@ export class Core implements Counters {
     this.detachMetrics()
   }
 }
-
-/** @internal */
-export const isRunning = (core: Core): boolean => core.state === Running
 
 /** @internal */
 export const idleTimersOf = (core: Core): IdleTimers => (core.idleTimers ??= new IdleTimers(core.clock, core.context))

@@ -291,7 +291,7 @@ const incarnation = (core: Core, entry: Entry, scope: Scope.Closeable): Effect.E
   core.spawned++
   if (entry.incarnation > 1) core.successors++
   // a custom child may take requests and end without answering: track them until it says otherwise
-  entry.tracked = entry.mailbox.messages.length === 1 ? [headOf(entry.mailbox)!] : mailboxContents(entry.mailbox)
+  entry.tracked = mailboxContents(entry.mailbox)
   let body: unknown
   try {
     body = core.factory.spawn(new ChildSpecImpl(entry.key, entry.mailbox, entry))
@@ -407,7 +407,7 @@ const childEnded = (core: Core, entry: Entry, exit: Exit.Exit<unknown, unknown>)
 /** Of what an ended custom child was handed, the requests it took and did not answer. */
 const takenAndUnanswered = (entry: Entry): Array<EnvelopeImpl<any, any, any>> => {
   const next = entry.extra?.next
-  const firstUntaken = headSeq(entry.mailbox) ?? (next && headSeq(next)) ?? Infinity
+  const firstUntaken = headOf(entry.mailbox)?.seq ?? (next && headOf(next)?.seq) ?? Infinity
   return entry.tracked!.filter((envelope) => envelope.seq < firstUntaken && !isAnswered(envelope))
 }
 
@@ -434,8 +434,6 @@ const answerAbandoned = (
   }
   held?.abandon(failed)
 }
-
-const headSeq = (mailbox: Mailbox): number | undefined => headOf(mailbox)?.seq
 
 /** Expired requests at the head need no successor to skip them. */
 const dropAnswered = (mailbox: Mailbox): void => {

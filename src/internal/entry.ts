@@ -177,9 +177,6 @@ export const holds = (entry: Entry, holder: Holder): boolean => {
 export const entryOf = (spec: Dispatcher.ChildSpec<any, any, any>): Entry | undefined =>
   spec instanceof ChildSpecImpl ? spec.entry : undefined
 
-/** @internal */
-export const isGone = (entry: Entry): boolean => entry.phase === Gone
-
 /**
  * An entry of a dispatcher with `maxChildren`: also a link in its `Recency`
  * list. Only such a dispatcher pays for the links.

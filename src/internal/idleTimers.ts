@@ -60,9 +60,7 @@ export class IdleTimers {
     const last = this.heap.pop()!
     const lastKey = this.keys.pop()!
     if (index < this.heap.length) {
-      this.heap[index] = last
-      this.keys[index] = lastKey
-      last.heapIndex = index
+      this.setAt(index, last, lastKey)
       this.down(index)
       this.up(index)
     }
@@ -108,26 +106,19 @@ export class IdleTimers {
   })
 
   private up(index: number): void {
-    const heap = this.heap
-    const keys = this.keys
-    const item = heap[index]!
-    const key = keys[index]!
+    const item = this.heap[index]!
+    const key = this.keys[index]!
     while (index > 0) {
       const parent = (index - 1) >> 1
-      if (keys[parent]! <= key) break
-      heap[index] = heap[parent]!
-      keys[index] = keys[parent]!
-      heap[index]!.heapIndex = index
+      if (this.keys[parent]! <= key) break
+      this.setAt(index, this.heap[parent]!, this.keys[parent]!)
       index = parent
     }
-    heap[index] = item
-    keys[index] = key
-    item.heapIndex = index
+    this.setAt(index, item, key)
   }
 
   private down(index: number): void {
-    const heap = this.heap
-    const keys = this.keys
+    const { heap, keys } = this
     const item = heap[index]!
     const key = keys[index]!
     for (;;) {
@@ -136,13 +127,15 @@ export class IdleTimers {
       const right = left + 1
       const child = right < heap.length && keys[right]! < keys[left]! ? right : left
       if (keys[child]! >= key) break
-      heap[index] = heap[child]!
-      keys[index] = keys[child]!
-      heap[index]!.heapIndex = index
+      this.setAt(index, heap[child]!, keys[child]!)
       index = child
     }
-    heap[index] = item
-    keys[index] = key
-    item.heapIndex = index
+    this.setAt(index, item, key)
+  }
+
+  private setAt(index: number, timed: Timed, key: number): void {
+    this.heap[index] = timed
+    this.keys[index] = key
+    timed.heapIndex = index
   }
 }

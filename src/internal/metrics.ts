@@ -37,9 +37,8 @@ export const liveChildren = Metric.gauge("dispatcher_live_children", {
   description: "Children alive now"
 })
 
-/** What a dispatcher exposes to its metrics. */
-interface Source {
-  readonly counters: Counters
+/** What a dispatcher exposes to its metrics: its counters and its live children. */
+interface Source extends Readonly<Counters> {
   readonly live: number
 }
 
@@ -74,7 +73,7 @@ class Aggregate {
 
   sum(field: CounterField): number {
     let total = this.retired[field]
-    for (const source of this.sources) total += source.counters[field]
+    for (const source of this.sources) total += source[field]
     return total
   }
 
@@ -104,13 +103,9 @@ const register = (context: Context.Context<never>, name: string): Aggregate => {
       counter(() => aggregate.sum(field))
     )
   }
-  Metric.registerUnsafe(Metric.withAttributes(spawns, dispatcher), context, counter(() => aggregate.sum("spawned")))
-  Metric.registerUnsafe(
-    Metric.withAttributes(successors, dispatcher),
-    context,
-    counter(() => aggregate.sum("successors"))
-  )
-  Metric.registerUnsafe(Metric.withAttributes(failures, dispatcher), context, counter(() => aggregate.sum("failures")))
+  for (const [metric, field] of [[spawns, "spawned"], [successors, "successors"], [failures, "failures"]] as const) {
+    Metric.registerUnsafe(Metric.withAttributes(metric, dispatcher), context, counter(() => aggregate.sum(field)))
+  }
   Metric.registerUnsafe(Metric.withAttributes(liveChildren, dispatcher), context, {
     get: () => ({ value: aggregate.live() }),
     update: () => {},
@@ -141,6 +136,6 @@ export const attach = (context: Context.Context<never>, name: string, source: So
   owner.sources.add(source)
   return () => {
     if (!owner.sources.delete(source)) return
-    for (const field of Object.keys(owner.retired) as Array<CounterField>) owner.retired[field] += source.counters[field]
+    for (const field of Object.keys(owner.retired) as Array<CounterField>) owner.retired[field] += source[field]
   }
 }

@@ -188,13 +188,3 @@ export const resolve = (
     maxChildren: o.maxChildren ?? Infinity
   })
 }
-
-/**
- * A capacity alone (for `testChild`), validated the same way.
- *
- * @internal
- */
-export const resolveCapacity = (capacity: unknown): Exit.Exit<number, InvalidOptions> => {
-  const r = resolve({ mailboxCapacity: capacity as number })
-  return Exit.map(r, (o) => o.capacity)
-}

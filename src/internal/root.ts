@@ -42,10 +42,6 @@ const variance = {
 } as any
 
 /** @internal */
-export const isDispatcher = (u: unknown): u is Dispatcher.Dispatcher<unknown, unknown, unknown> =>
-  typeof u === "object" && u !== null && TypeId in u
-
-/** @internal */
 export const make = <Req, Res, E, R>(
   factory: Dispatcher.Factory<Req, Res, E, R>,
   options?: Dispatcher.Options
@@ -77,13 +73,7 @@ export const send = <Req, Res, E>(
   self: Dispatcher.Dispatcher<Req, Res, E>,
   request: Req
 ): Effect.Effect<Deferred.Deferred<Res, E | DispatchError>, TooManyRequests | Unavailable> =>
-  Effect.withFiber((fiber) => {
-    const core = coreOf(self)
-    const key = keyOf(core.factory, request)
-    if (typeof key !== "string") return key
-    if (traced(fiber)) return Effect.withSpan(sent(core, place(core, key, request, undefined, Infinity)), "Dispatcher.send", spanOptions(core, key))
-    return sent(core, place(core, key, request, undefined, Infinity))
-  })
+  routed(self, request, "Dispatcher.send", sent)
 
 /**
  * `send`, then wait for the answer; one span covers both.
@@ -93,19 +83,27 @@ export const send = <Req, Res, E>(
 export const call = <Req, Res, E>(
   self: Dispatcher.Dispatcher<Req, Res, E>,
   request: Req
-): Effect.Effect<Res, E | DispatchError> =>
+): Effect.Effect<Res, E | DispatchError> => routed(self, request, "Dispatcher.call", answered)
+
+/** Place the request, then `finish` with the placement; in a span named `span` when a tracer is installed. */
+const routed = <A, E>(
+  self: Dispatcher.Dispatcher<any, any, any>,
+  request: unknown,
+  span: string,
+  finish: (core: Core, placement: Placement) => Effect.Effect<A, E>
+): Effect.Effect<A, E> =>
   Effect.withFiber((fiber) => {
     const core = coreOf(self)
     const key = keyOf(core.factory, request)
     if (typeof key !== "string") return key
     if (traced(fiber)) {
       return Effect.withSpan(
-        Effect.suspend(() => answered(core, place(core, key, request, undefined, Infinity))),
-        "Dispatcher.call",
+        Effect.suspend(() => finish(core, place(core, key, request, undefined, Infinity))),
+        span,
         spanOptions(core, key)
       )
     }
-    return answered(core, place(core, key, request, undefined, Infinity))
+    return finish(core, place(core, key, request, undefined, Infinity))
   })
 
 /**

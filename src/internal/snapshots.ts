@@ -3,7 +3,7 @@
  */
 import type * as Dispatcher from "../Dispatcher.js"
 import type { Core } from "./core.js"
-import { Restarting } from "./entry.js"
+import { type Entry, Restarting } from "./entry.js"
 
 /** @internal */
 export const stats = (core: Core): Dispatcher.Stats => ({
@@ -22,32 +22,31 @@ export const stats = (core: Core): Dispatcher.Stats => ({
 })
 
 /** @internal */
-export const tree = (core: Core): Dispatcher.Tree => {
-  const out: Array<Dispatcher.TreeChild> = []
-  for (const entry of core.registry.values()) {
-    if (entry.fiber === undefined || entry.phase === Restarting) continue
+export const tree = (core: Core): Dispatcher.Tree => ({
+  name: core.options.name,
+  path: core.path,
+  stats: stats(core),
+  children: childrenOf(core, (entry, info) => {
     const downstream = entry.extra?.downstream
-    const info = {
-      key: entry.key,
-      mailboxSize: entry.mailbox.messages.length + (entry.extra?.next?.messages.length ?? 0),
-      incarnation: entry.incarnation
-    }
-    out.push(downstream === undefined ? info : { ...info, downstream: tree(downstream) })
-  }
-  return { name: core.options.name, path: core.path, stats: stats(core), children: out }
-}
+    return downstream === undefined ? info : { ...info, downstream: tree(downstream) }
+  })
+})
 
 /** @internal */
-export const children = (core: Core): ReadonlyArray<Dispatcher.ChildInfo> => {
-  const out: Array<Dispatcher.ChildInfo> = []
+export const children = (core: Core): ReadonlyArray<Dispatcher.ChildInfo> => childrenOf(core, (_, info) => info)
+
+/** The live children, in registry order, each as `describe` says. */
+const childrenOf = <A>(core: Core, describe: (entry: Entry, info: Dispatcher.ChildInfo) => A): Array<A> => {
+  const out: Array<A> = []
   for (const entry of core.registry.values()) {
     // a key whose successor waits out a restart delay has no child now
     if (entry.fiber === undefined || entry.phase === Restarting) continue
-    out.push({
+    out.push(describe(entry, {
       key: entry.key,
+      // a revived key's requests for its next child count too
       mailboxSize: entry.mailbox.messages.length + (entry.extra?.next?.messages.length ?? 0),
       incarnation: entry.incarnation
-    })
+    }))
   }
   return out
 }

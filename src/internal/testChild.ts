@@ -6,7 +6,7 @@ import { accepted, envelopeFor, wake } from "./dispatcher.js"
 import { ChildSpecImpl, Entry } from "./entry.js"
 import type { EnvelopeImpl } from "./envelope.js"
 import { Mailboxes } from "./mailbox.js"
-import { resolve } from "./options.js"
+import { defaultCapacity, resolve } from "./options.js"
 
 const noFactory: Dispatcher.Factory<any, any, any, never> = {
   keyOf: () => "test",
@@ -22,7 +22,7 @@ const noFactory: Dispatcher.Factory<any, any, any, never> = {
  */
 export const testChild = <Req, Res = void, E = never>(
   key: Dispatcher.Key = "test",
-  capacity: number = 64
+  capacity: number = defaultCapacity
 ): Effect.Effect<Dispatcher.TestChild<Req, Res, E>> =>
   Effect.gen(function*() {
     const options = yield* Effect.orDie(resolve({ mailboxCapacity: capacity, name: "test" }))
