@@ -122,6 +122,8 @@ const cell = (s: Stat | undefined, unit: Figure["unit"]): string =>
 // -----------------------------------------------------------------------------
 
 interface Check {
+  /** the figure of the table it is about */
+  readonly id: string
   readonly figure: string
   readonly target: string
   readonly measured: string
@@ -138,6 +140,7 @@ const checks = (get: (peer: PeerName, figure: string) => Stat | undefined, info:
     const r = ratio(get(THIS, mine), get(peer, theirs))
     const c = ratio(get(THIS, `${mine}-cpu`), get(peer, `${theirs}-cpu`))
     out.push({
+      id: mine,
       figure,
       target,
       measured: r === undefined ? "n/a" : times(r),
@@ -153,6 +156,7 @@ const checks = (get: (peer: PeerName, figure: string) => Stat | undefined, info:
   for (const [id, name] of w1) atLeast(name, ">= 20x effect-cluster", id, "effect-cluster", id, 20)
   const w4 = get(THIS, "w4")
   out.push({
+    id: "w4",
     figure: "W4 heap per idle child",
     target: "<= 3,072 bytes",
     measured: w4 === undefined ? "n/a" : `${num(w4.median, "bytes")} bytes`,
@@ -160,6 +164,7 @@ const checks = (get: (peer: PeerName, figure: string) => Stat | undefined, info:
   })
   const w5 = get(THIS, "w5")
   out.push({
+    id: "w5",
     figure: "W5 graceful stop",
     target: `<= 750 ms for 100,000 idle children${info.quick ? " (--quick: 10,000)" : ""}`,
     measured: w5 === undefined ? "n/a" : `${num(w5.median, "ms")} ms`,
@@ -168,6 +173,7 @@ const checks = (get: (peer: PeerName, figure: string) => Stat | undefined, info:
   const w6 = get(THIS, "w6-ratio")
   const w6cpu = get(THIS, "w6-ratio-cpu")
   out.push({
+    id: "w6-ratio",
     figure: "W6 rejection cost",
     target: "< 0.25x an accepted round trip",
     measured: w6 === undefined ? "n/a" : times(w6.median),
@@ -261,7 +267,7 @@ export const render = (
       const floor = get(FLOOR, figure.id)
       row.push(mine && floor && floor.median > 0 && figure.unit !== "x" ? times(mine.median / floor.median) : "")
       if (withTargets) {
-        const relevant = targetChecks.filter((c) => figureOfCheck(c) === figure.id)
+        const relevant = targetChecks.filter((c) => c.id === figure.id)
         row.push(relevant.map((c) => `${verdict(c.pass)} ${c.target.replace(/ for 100,000.*$/, "")}`).join("; "))
       }
       lines.push(`| ${row.join(" | ")} |`)
@@ -345,17 +351,6 @@ const sourcesNote = (results: ReadonlyArray<Result>): string => {
   const [hash, n] = [...counts].sort((a, b) => b[1] - a[1])[0]!
   return ` **src/ changed while the suite ran**: the ${results.length} measurements saw ${counts.size} states of it ` +
     `(the most common, sha256 ${hash}, in ${n}); each measurement's state is in latest.raw.json.`
-}
-
-const figureOfCheck = (c: Check): string => {
-  if (c.figure.startsWith("W1 K=1,000")) return "w1-k1000"
-  if (c.figure.startsWith("W1 K=100,000")) return "w1-k100000"
-  if (c.figure.startsWith("W1 K=1")) return "w1-k1"
-  if (c.figure.startsWith("W2")) return "w2"
-  if (c.figure.startsWith("W3")) return "w3"
-  if (c.figure.startsWith("W4")) return "w4"
-  if (c.figure.startsWith("W5")) return "w5"
-  return "w6-ratio"
 }
 
 const method = (info: RunInfo): Array<string> => [
@@ -451,7 +446,7 @@ const chart = (
     const r = 10 ** e
     const gx = x(r)
     grid.push(`<line x1="${gx.toFixed(1)}" y1="${top - 8}" x2="${gx.toFixed(1)}" y2="${y - groupGap + 4}" stroke="${r === 1 ? "#333" : "#ddd"}" stroke-width="${r === 1 ? 1.5 : 1}"/>`)
-    grid.push(`<text x="${gx.toFixed(1)}" y="${y - groupGap + 20}" text-anchor="middle" fill="#555">${r >= 1 ? `${r}×` : `${r}×`}</text>`)
+    grid.push(`<text x="${gx.toFixed(1)}" y="${y - groupGap + 20}" text-anchor="middle" fill="#555">${r}×</text>`)
   }
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="Helvetica, Arial, sans-serif" font-size="12">`,

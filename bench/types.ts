@@ -38,12 +38,8 @@ export interface EffectTree {
   readonly call: (group: string, topic: string, n: number) => Effect.Effect<number, unknown>
 }
 
-export interface EffectPeer {
-  readonly kind: "effect"
-  /** A keyed service in the Scope; closing the Scope stops it (as gracefully as the peer can). */
-  readonly make: (options: MakeOptions) => Effect.Effect<EffectService, never, Scope.Scope>
-  /** W3; undefined when the peer cannot do it meaningfully (see `notes`). */
-  readonly makeTree?: (options: { readonly capacity: number }) => Effect.Effect<EffectTree, never, Scope.Scope>
+/** What the report says of a peer, whichever its kind. */
+export interface PeerInfo {
   /** Workloads the peer cannot do meaningfully, and why (a footnote in the table). */
   readonly unsupported?: Partial<Record<string, string>>
   /** How this peer's stop works, for the W5 footnote. */
@@ -52,6 +48,14 @@ export interface EffectPeer {
   readonly idleChildren?: number
   /** What a reader must know about how the peer does a workload (a footnote) */
   readonly notes?: Partial<Record<string, string>>
+}
+
+export interface EffectPeer extends PeerInfo {
+  readonly kind: "effect"
+  /** A keyed service in the Scope; closing the Scope stops it (as gracefully as the peer can). */
+  readonly make: (options: MakeOptions) => Effect.Effect<EffectService, never, Scope.Scope>
+  /** W3; undefined when the peer cannot do it meaningfully (see `notes`). */
+  readonly makeTree?: (options: { readonly capacity: number }) => Effect.Effect<EffectTree, never, Scope.Scope>
 }
 
 export interface PromiseService {
@@ -66,14 +70,10 @@ export interface PromiseTree {
   readonly stop: () => Promise<void>
 }
 
-export interface PromisePeer {
+export interface PromisePeer extends PeerInfo {
   readonly kind: "promise"
   readonly make: (options: MakeOptions) => PromiseService
   readonly makeTree?: (options: { readonly capacity: number }) => PromiseTree
-  readonly unsupported?: Partial<Record<string, string>>
-  readonly stopKind: string
-  readonly idleChildren?: number
-  readonly notes?: Partial<Record<string, string>>
 }
 
 export type Peer = EffectPeer | PromisePeer

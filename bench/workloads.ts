@@ -6,7 +6,16 @@
  * phase from the warm-up's rate, then time a fresh instance.
  */
 import { Deferred, Effect, Exit, Scope } from "effect"
-import type { EffectPeer, EffectService, MakeOptions, Measured, PromisePeer, PromiseService, WorkloadName } from "./types.js"
+import type {
+  EffectPeer,
+  EffectService,
+  MakeOptions,
+  Measured,
+  PeerInfo,
+  PromisePeer,
+  PromiseService,
+  WorkloadName
+} from "./types.js"
 import { REJECTED } from "./types.js"
 
 export interface Params {
@@ -21,10 +30,10 @@ export interface Params {
 }
 
 /** Idle children for W4/W5: 100,000 (10,000 in --quick), unless the peer asks for fewer. */
-export const idleChildren = (quick: boolean, peer: { readonly idleChildren?: number | undefined }): number =>
+export const idleChildren = (quick: boolean, peer: Pick<PeerInfo, "idleChildren">): number =>
   Math.min(quick ? 10_000 : 100_000, peer.idleChildren ?? Infinity)
 
-export const paramsFor = (quick: boolean, peer: { readonly idleChildren?: number | undefined }): Params =>
+export const paramsFor = (quick: boolean, peer: Pick<PeerInfo, "idleChildren">): Params =>
   quick
     ? { quick, warmupMillis: 400, warmupCalls: 100_000, measureMillis: 300, children: idleChildren(quick, peer) }
     : { quick, warmupMillis: 2_000, warmupCalls: 300_000, measureMillis: 2_000, children: idleChildren(quick, peer) }
@@ -70,9 +79,45 @@ const heap = () => {
   return { heap: usage.heapUsed, rss: usage.rss }
 }
 
-/** How many calls the timed phase makes: the warm-up's rate times the target length. */
-const sized = (rate: number, params: Params, floor: number): number =>
-  Math.max(floor, Math.round((rate * params.measureMillis) / 1_000))
+/** How many calls a timed phase of `millis` makes at `rate` (never fewer than `floor`). */
+const sized = (rate: number, millis: number, floor: number): number =>
+  Math.max(floor, Math.round((rate * millis) / 1_000))
+
+/** Calls per second. */
+const rateOf = (calls: number, ms: number): number => (calls * 1_000) / Math.max(ms, 0.001)
+
+/** What a warm-up learnt: the rate to size the timed rounds by, and what it did. */
+interface Rounds {
+  readonly rate: number
+  readonly calls: number
+  readonly millis: number
+  readonly wrong: number
+}
+
+/** W1-W3's figures, the same for both drivers. */
+const throughputFigures = (total: number, ms: number, cpuMs: number, warmed: Rounds, wrong: number): Measured => ({
+  value: (total * 1_000) / ms,
+  unit: "calls/s",
+  extra: { millis: ms, cpuMillis: cpuMs, perCpuSecond: (total * 1_000) / cpuMs },
+  timedCalls: total,
+  warmupCalls: warmed.calls,
+  warmupMillis: warmed.millis,
+  wrong
+})
+
+/** W5's figures, the same for both drivers. */
+const shutdownFigures = (
+  ms: number,
+  cpuMs: number,
+  children: number,
+  counts: Pick<Measured, "warmupCalls" | "warmupMillis" | "wrong">
+): Measured => ({
+  value: ms,
+  unit: "ms",
+  extra: { children, cpuMillis: cpuMs },
+  timedCalls: children,
+  ...counts
+})
 
 /**
  * Warm-up rounds grow (doubling, but no longer than the time left at the last
@@ -119,13 +164,6 @@ const driveE = (
 const instanceE = <A>(make: Effect.Effect<A, never, Scope.Scope>) =>
   Effect.flatMap(Scope.make(), (scope) => Effect.map(Scope.provide(make, scope), (value) => ({ value, scope })))
 
-interface RoundsE {
-  readonly rate: number
-  readonly calls: number
-  readonly millis: number
-  readonly wrong: number
-}
-
 /** Warm up: rounds of `run(from, to)` on one instance, growing, until the budget is spent. */
 const warmupE = (params: Params, first: number, run: (from: number, to: number) => Effect.Effect<number, unknown>) =>
   Effect.gen(function*() {
@@ -140,11 +178,11 @@ const warmupE = (params: Params, first: number, run: (from: number, to: number) 
       wrong += yield* run(calls, calls + round)
       const ms = now() - t0
       last = rate
-      rate = (round * 1_000) / Math.max(ms, 0.001)
+      rate = rateOf(round, ms)
       calls += round
       round = nextRound(round, now() - start, calls, params, rate)
     }
-    return { rate: Math.max(rate, last), calls, millis: now() - start, wrong } satisfies RoundsE
+    return { rate: Math.max(rate, last), calls, millis: now() - start, wrong } satisfies Rounds
   })
 
 const callsPerSecondE = (
@@ -169,25 +207,17 @@ const callsPerSecondE = (
     const c0 = cpu()
     const t0 = now()
     for (let elapsed = 0; elapsed < params.measureMillis * 0.8;) {
-      const round = sized(rate, { ...params, measureMillis: params.measureMillis - elapsed }, minRound(params, callers))
+      const round = sized(rate, params.measureMillis - elapsed, minRound(params, callers))
       const r0 = now()
       wrong += yield* driveE(callers, prime + total, prime + total + round, timed.value.call)
-      rate = (round * 1_000) / Math.max(now() - r0, 0.001)
+      rate = rateOf(round, now() - r0)
       total += round
       elapsed = now() - t0
     }
     const ms = now() - t0
     const cpuMs = cpu() - c0
     yield* Scope.close(timed.scope, Exit.void)
-    return {
-      value: (total * 1_000) / ms,
-      unit: "calls/s",
-      extra: { millis: ms, cpuMillis: cpuMs, perCpuSecond: (total * 1_000) / cpuMs },
-      timedCalls: total,
-      warmupCalls: warmed.calls,
-      warmupMillis: warmed.millis,
-      wrong
-    }
+    return throughputFigures(total, ms, cpuMs, warmed, wrong)
   })
 
 const flatE = (peer: EffectPeer, keys: Array<string>) => (options: MakeOptions) =>
@@ -316,15 +346,7 @@ const shutdownE = (peer: EffectPeer, params: Params): Effect.Effect<Measured, un
     const t0 = now()
     yield* Scope.close(timed.scope, Exit.void)
     const ms = now() - t0
-    return {
-      value: ms,
-      unit: "ms",
-      extra: { children: keys.length, cpuMillis: cpu() - c0 },
-      timedCalls: keys.length,
-      warmupCalls,
-      warmupMillis,
-      wrong
-    }
+    return shutdownFigures(ms, cpu() - c0, keys.length, { warmupCalls, warmupMillis, wrong })
   })
 
 /** W6's figures, the same for both drivers: (a) the overload, (b) rejections alone, (c) accepted round trips alone. */
@@ -420,7 +442,7 @@ const overloadE = (peer: EffectPeer, params: Params): Effect.Effect<Measured, un
     let wrong = 0
     for (let round: number | undefined = W6_CALLERS, calls = 0, t = now(); round !== undefined;) {
       const r = yield* overload(warmA.value, round)
-      rateA = (round * 1_000) / r.ms
+      rateA = rateOf(round, r.ms)
       wrong += r.wrong
       calls += round
       warmupCalls += round
@@ -432,7 +454,7 @@ const overloadE = (peer: EffectPeer, params: Params): Effect.Effect<Measured, un
     let rateB = 0
     for (let round: number | undefined = W6_CALLERS, calls = 0, t = now(); round !== undefined;) {
       const r = yield* rejections(warmB.value, round)
-      rateB = (round * 1_000) / r.ms
+      rateB = rateOf(round, r.ms)
       calls += round
       warmupCalls += round
       round = nextRound(round, now() - t, calls, third, rateB)
@@ -449,20 +471,20 @@ const overloadE = (peer: EffectPeer, params: Params): Effect.Effect<Measured, un
 
     // timed (a)
     const a = yield* instanceE(peer.make({ capacity: W6_CAPACITY, child: "echo" }))
-    const totalA = sized(rateA, params, minRound(params, W6_CALLERS))
+    const totalA = sized(rateA, params.measureMillis, minRound(params, W6_CALLERS))
     gc()
     const ra = yield* overload(a.value, totalA)
     yield* Scope.close(a.scope, Exit.void)
     // timed (b)
     const b = yield* instanceE(peer.make({ capacity: W6_CAPACITY, child: "stuck" }))
-    const totalB = sized(rateB, third, minRound(params, W6_CALLERS))
+    const totalB = sized(rateB, third.measureMillis, minRound(params, W6_CALLERS))
     gc()
     const cb = cpu()
     const rb = yield* rejections(b.value, totalB)
     const cpuB = cpu() - cb
     // timed (c)
     const cc = yield* instanceE(peer.make(cOptions))
-    const totalC = sized(warmedC.rate, third, minRound(params, W6_CALLERS))
+    const totalC = sized(warmedC.rate, third.measureMillis, minRound(params, W6_CALLERS))
     gc()
     const c0 = cpu()
     const tc = now()
@@ -514,11 +536,11 @@ const warmupP = async (params: Params, first: number, run: (from: number, to: nu
     wrong += await run(calls, calls + round)
     const ms = now() - t0
     last = rate
-    rate = (round * 1_000) / Math.max(ms, 0.001)
+    rate = rateOf(round, ms)
     calls += round
     round = nextRound(round, now() - start, calls, params, rate)
   }
-  return { rate: Math.max(rate, last), calls, millis: now() - start, wrong }
+  return { rate: Math.max(rate, last), calls, millis: now() - start, wrong } satisfies Rounds
 }
 
 const callsPerSecondP = async (
@@ -539,25 +561,17 @@ const callsPerSecondP = async (
   const c0 = cpu()
   const t0 = now()
   for (let elapsed = 0; elapsed < params.measureMillis * 0.8;) {
-    const round = sized(rate, { ...params, measureMillis: params.measureMillis - elapsed }, minRound(params, callers))
+    const round = sized(rate, params.measureMillis - elapsed, minRound(params, callers))
     const r0 = now()
     wrong += await driveP(callers, prime + total, prime + total + round, timed.call)
-    rate = (round * 1_000) / Math.max(now() - r0, 0.001)
+    rate = rateOf(round, now() - r0)
     total += round
     elapsed = now() - t0
   }
   const ms = now() - t0
   const cpuMs = cpu() - c0
   await timed.stop()
-  return {
-    value: (total * 1_000) / ms,
-    unit: "calls/s",
-    extra: { millis: ms, cpuMillis: cpuMs, perCpuSecond: (total * 1_000) / cpuMs },
-    timedCalls: total,
-    warmupCalls: warmed.calls,
-    warmupMillis: warmed.millis,
-    wrong
-  }
+  return throughputFigures(total, ms, cpuMs, warmed, wrong)
 }
 
 const spawnIdleP = (service: PromiseService, keys: Array<string>) =>
@@ -643,15 +657,7 @@ export const runPromise = async (peer: PromisePeer, workload: WorkloadName, para
       const t0 = now()
       await timed.stop()
       const ms = now() - t0
-      return {
-        value: ms,
-        unit: "ms",
-        extra: { children: keys.length, cpuMillis: cpu() - c0 },
-        timedCalls: keys.length,
-        warmupCalls,
-        warmupMillis,
-        wrong
-      }
+      return shutdownFigures(ms, cpu() - c0, keys.length, { warmupCalls, warmupMillis, wrong })
     }
     case "w6":
       return overloadP(peer, params)
@@ -707,7 +713,7 @@ const overloadP = async (peer: PromisePeer, params: Params): Promise<Measured> =
   let rateA = 0
   for (let round: number | undefined = W6_CALLERS, calls = 0, t = now(); round !== undefined;) {
     const r = await overload(warmA, round)
-    rateA = (round * 1_000) / r.ms
+    rateA = rateOf(round, r.ms)
     wrong += r.wrong
     calls += round
     warmupCalls += round
@@ -718,7 +724,7 @@ const overloadP = async (peer: PromisePeer, params: Params): Promise<Measured> =
   let rateB = 0
   for (let round: number | undefined = W6_CALLERS, calls = 0, t = now(); round !== undefined;) {
     const r = await rejections(warmB, round)
-    rateB = (round * 1_000) / r.ms
+    rateB = rateOf(round, r.ms)
     calls += round
     warmupCalls += round
     round = nextRound(round, now() - t, calls, third, rateB)
@@ -733,18 +739,18 @@ const overloadP = async (peer: PromisePeer, params: Params): Promise<Measured> =
   const warmupMillis = now() - start
 
   const a = peer.make({ capacity: W6_CAPACITY, child: "echo" })
-  const totalA = sized(rateA, params, minRound(params, W6_CALLERS))
+  const totalA = sized(rateA, params.measureMillis, minRound(params, W6_CALLERS))
   gc()
   const ra = await overload(a, totalA)
   await a.stop()
   const b = peer.make({ capacity: W6_CAPACITY, child: "stuck" })
-  const totalB = sized(rateB, third, minRound(params, W6_CALLERS))
+  const totalB = sized(rateB, third.measureMillis, minRound(params, W6_CALLERS))
   gc()
   const cb = cpu()
   const rb = await rejections(b, totalB)
   const cpuB = cpu() - cb
   const cc = peer.make(cOptions)
-  const totalC = sized(warmedC.rate, third, minRound(params, W6_CALLERS))
+  const totalC = sized(warmedC.rate, third.measureMillis, minRound(params, W6_CALLERS))
   gc()
   const c0 = cpu()
   const tc = now()

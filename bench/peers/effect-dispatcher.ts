@@ -5,7 +5,7 @@
  */
 import { Effect, Queue } from "effect"
 import { Dispatcher } from "effect-dispatcher"
-import type { EffectPeer } from "../types.js"
+import type { ChildKind, EffectPeer } from "../types.js"
 import { rejectedOn } from "./rejected.js"
 
 interface Request {
@@ -22,7 +22,7 @@ interface TreeRequest {
 const echo = (request: Request) => Effect.succeed(request.n)
 const never = () => Effect.never
 
-const spawnFor = (child: "echo" | "once" | "stuck", serveOptions: Dispatcher.ServeOptions | undefined) => {
+const spawnFor = (child: ChildKind, serveOptions: Dispatcher.ServeOptions | undefined) => {
   switch (child) {
     case "echo":
       return (spec: Dispatcher.ChildSpec<Request, number>) => Dispatcher.serve(spec, echo, serveOptions)
