@@ -4,9 +4,10 @@
  * "Errors and bad input" must list exactly these rows (the last test checks).
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, ConfigProvider, Context, Deferred, Effect, Exit, Fiber, Layer, Logger, Queue, Schedule, type Scope } from "effect"
+import { Cause, Context, Deferred, Effect, Exit, Fiber, Layer, Queue, Schedule, type Scope } from "effect"
 import { Dispatcher } from "effect-dispatcher"
 import { readFileSync } from "node:fs"
+import { quiet, withEnv } from "./support/logs.js"
 
 // -----------------------------------------------------------------------------
 // How an outcome is written
@@ -50,7 +51,6 @@ const named = (name: string): Dispatcher.Factory<string, string> => ({
   spawn: (child) => Dispatcher.serve(child, () => Effect.succeed(name))
 })
 
-const withEnv = (env: Record<string, string>) => ConfigProvider.layer(ConfigProvider.fromEnv({ env }))
 
 const buildFromEnv = (env: Record<string, string>) =>
   Effect.scoped(Layer.build(Dispatcher.layerConfig(Echo, echo, Dispatcher.config()).pipe(Layer.provide(withEnv(env)))))
@@ -68,7 +68,6 @@ const serveWith = (idleTimeToLive: unknown) =>
 
 const notADispatcher = {} as Dispatcher.Dispatcher<any, any, any>
 
-const quiet = Effect.provide(Logger.layer([]))
 
 // -----------------------------------------------------------------------------
 // The rows

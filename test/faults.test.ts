@@ -8,8 +8,9 @@
  * The runs are seeded (the same requests and faults each time); the interleaving is real.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, Deferred, type Duration, Effect, Exit, Fiber, Logger, Option, Queue, Schedule } from "effect"
+import { Cause, Deferred, type Duration, Effect, Exit, Fiber, Option, Queue, Schedule } from "effect"
 import { Dispatcher } from "effect-dispatcher"
+import { quiet } from "./support/logs.js"
 
 // -----------------------------------------------------------------------------
 // Seeded randomness
@@ -214,6 +215,27 @@ const countedMiddle = (
     )
   })
 
+/**
+ * One key "k" whose child takes one request, says so (`taken`), waits for
+ * `release`, then echoes it and records whether its reply was the answer.
+ */
+const holdingOne = Effect.gen(function*() {
+  const release = yield* Deferred.make<void>()
+  const taken = yield* Deferred.make<void>()
+  const replies: Array<boolean> = []
+  const d = yield* Dispatcher.make<number, number>({
+    keyOf: () => "k",
+    spawn: (spec) =>
+      Effect.gen(function*() {
+        const envelope = yield* Queue.take(spec.requests)
+        yield* Deferred.succeed(taken, undefined)
+        yield* Deferred.await(release)
+        replies.push(yield* envelope.succeed(envelope.request))
+      })
+  })
+  return { d, release, replies, taken }
+})
+
 // -----------------------------------------------------------------------------
 // Callers
 // -----------------------------------------------------------------------------
@@ -321,7 +343,6 @@ const tally = (ledger: Ledger) => {
   return counts
 }
 
-const quiet = Effect.provide(Logger.layer([]))
 
 /**
  * `concurrency` callers, each taking the next job until none is left. (Not
@@ -583,19 +604,7 @@ describe("faults in real time", () => {
 
   it.live("a call interrupted after its child took the request withdraws it: the child's reply is refused", () =>
     Effect.gen(function*() {
-      const release = yield* Deferred.make<void>()
-      const taken = yield* Deferred.make<void>()
-      const replies: Array<boolean> = []
-      const d = yield* Dispatcher.make<number, number>({
-        keyOf: () => "k",
-        spawn: (spec) =>
-          Effect.gen(function*() {
-            const envelope = yield* Queue.take(spec.requests)
-            yield* Deferred.succeed(taken, undefined)
-            yield* Deferred.await(release)
-            replies.push(yield* envelope.succeed(envelope.request))
-          })
-      })
+      const { d, release, replies, taken } = yield* holdingOne
       const calling = yield* Effect.forkChild(Dispatcher.call(d, 7), { startImmediately: true })
       yield* Deferred.await(taken)
       yield* Fiber.interrupt(calling)
@@ -626,17 +635,7 @@ describe("faults in real time", () => {
 
   it.live("a caller that sent, then stopped awaiting the Deferred, withdraws nothing: the request is still answered", () =>
     Effect.gen(function*() {
-      const release = yield* Deferred.make<void>()
-      const replies: Array<boolean> = []
-      const d = yield* Dispatcher.make<number, number>({
-        keyOf: () => "k",
-        spawn: (spec) =>
-          Effect.gen(function*() {
-            const envelope = yield* Queue.take(spec.requests)
-            yield* Deferred.await(release)
-            replies.push(yield* envelope.succeed(envelope.request))
-          })
-      })
+      const { d, release, replies } = yield* holdingOne
       const answer = yield* Dispatcher.send(d, 7)
       assert.isTrue(Option.isNone(yield* Effect.timeoutOption(Deferred.await(answer), 2)))
       yield* Deferred.succeed(release, undefined)

@@ -3,7 +3,7 @@
  * backoff, the cap on children and waiting for room. All on the TestClock.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, Deferred, Effect, Exit, Fiber, Queue, Schedule } from "effect"
+import { Cause, Clock, Deferred, Effect, Exit, Fiber, Queue, Schedule } from "effect"
 import { TestClock } from "effect/testing"
 import { Dispatcher } from "../src/index.js"
 import { errorOf, fakeFactory, isDone, type Rq, rq, settle } from "./support/harness.js"
@@ -45,8 +45,9 @@ describe("idleTimeToLive", () => {
       let now = 0
       for (let step = 0; step < 400; step++) {
         if (random(3) === 0) {
-          now += 1 + random(60)
-          yield* TestClock.adjust(now - (yield* Effect.clockWith((clock) => clock.currentTimeMillis)))
+          const step = 1 + random(60)
+          now += step
+          yield* TestClock.adjust(step)
           yield* settle
           for (const [key, at] of lastRequest) if (now - at >= 100) lastRequest.delete(key)
           const live = (yield* Dispatcher.children(d)).map((child) => child.key).sort()
@@ -250,12 +251,13 @@ describe("requestTimeout", () => {
 })
 
 describe("restart", () => {
-  const failing = (log: Array<number>, clock: { now: () => number }) =>
+  /** every child fails at once; `log` gets the (Test)Clock time each one started */
+  const failing = (log: Array<number>) =>
     ({
       keyOf: (r: Rq) => r.group,
       spawn: () =>
-        Effect.suspend(() => {
-          log.push(clock.now())
+        Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          log.push(now)
           return Effect.fail("boom")
         })
     }) satisfies Dispatcher.Factory<Rq, string, string>
@@ -263,18 +265,15 @@ describe("restart", () => {
   it.effect("restart pacing: successors of a failing child follow the schedule's delays (default: 10 ms doubling, capped at 1 s)", () =>
     Effect.gen(function*() {
       const starts: Array<number> = []
-      let now = 0
-      const d = yield* Dispatcher.make(failing(starts, { now: () => now }))
+      const d = yield* Dispatcher.make(failing(starts))
       const answer = yield* Dispatcher.send(d, rq("a", "", 1))
       const expected = [10, 20, 40, 80, 160, 320, 640, 1000, 1000]
       for (const delay of expected) {
         yield* TestClock.adjust(delay - 1)
-        now += delay - 1
         const before = starts.length
         yield* settle
         assert.strictEqual(starts.length, before, `no successor before ${delay} ms`)
         yield* TestClock.adjust(1)
-        now += 1
         yield* settle
         assert.strictEqual(starts.length, before + 1, `a successor after ${delay} ms`)
       }
@@ -293,7 +292,7 @@ describe("restart", () => {
   it.effect("give-up answers every waiting request ChildFailed and forgets the key", () =>
     Effect.gen(function*() {
       const starts: Array<number> = []
-      const d = yield* Dispatcher.make(failing(starts, { now: () => 0 }), {
+      const d = yield* Dispatcher.make(failing(starts), {
         restart: Schedule.spaced("5 millis").pipe(Schedule.upTo({ times: 2 }))
       })
       const answers = yield* Effect.forEach([1, 2, 3], (n) => Dispatcher.send(d, rq("a", "", n)))
@@ -371,7 +370,7 @@ describe("restart", () => {
 describe("maxChildren", () => {
   it.effect("LRU passivation order: the least recently used idle child makes room", () =>
     Effect.gen(function*() {
-      let finalized: Array<string> = []
+      const finalized: Array<string> = []
       const d = yield* Dispatcher.make<Rq, string, string>({
         keyOf: (r) => r.group,
         spawn: (child) =>
@@ -392,7 +391,6 @@ describe("maxChildren", () => {
       assert.strictEqual(yield* Dispatcher.call(d, rq("b", "", 9)), "b:9")
       yield* settle
       assert.deepStrictEqual(finalized, ["b", "c", "a"])
-      finalized = []
     }).pipe(Effect.scoped))
 
   it.effect("with no idle child the new key's request fails TooManyRequests", () =>

@@ -6,7 +6,7 @@ import { ConfigProvider, Context, Effect, Exit, Layer, Metric, References, Trace
 import { TestClock } from "effect/testing"
 import { Dispatcher } from "../src/index.js"
 import { fakeFactory, type Rq, rq, settle } from "./support/harness.js"
-import { captureLogs } from "./support/logs.js"
+import { captureLogs, withEnv } from "./support/logs.js"
 
 describe("stats and children", () => {
   it.effect("stats after a scripted run equal the hand-counted figures", () =>
@@ -183,7 +183,6 @@ describe("layerConfig", () => {
     keyOf: (r) => r.group,
     spawn: (child) => Dispatcher.serve(child, (r) => Effect.succeed(r.topic))
   }
-  const withEnv = (env: Record<string, string>) => ConfigProvider.layer(ConfigProvider.fromEnv({ env }))
 
   it.effect("options from environment variables (DISPATCHER_MAILBOX_CAPACITY style)", () =>
     Effect.gen(function*() {

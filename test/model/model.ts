@@ -451,21 +451,19 @@ export class Model {
 
   /** live controlled children, the ones commands can act on, sorted by path */
   liveCtl(): Array<Entry> {
-    const out: Array<Entry> = []
-    for (const level of this.levels()) {
-      for (const entry of level.entries.values()) {
-        if (entry.child?.tag === "ctl") out.push(entry)
-      }
-    }
-    return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
+    return this.liveOf("ctl")
   }
 
   /** live `serve` children, sorted by path */
   liveServe(): Array<Entry> {
+    return this.liveOf("serve")
+  }
+
+  private liveOf(tag: "ctl" | "serve"): Array<Entry> {
     const out: Array<Entry> = []
     for (const level of this.levels()) {
       for (const entry of level.entries.values()) {
-        if (entry.child?.tag === "serve") out.push(entry)
+        if (entry.child?.tag === tag) out.push(entry)
       }
     }
     return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
@@ -477,11 +475,6 @@ export class Model {
 
   heldOf(entry: Entry): ReadonlyArray<number> {
     return entry.child?.tag === "ctl" ? entry.child.held : []
-  }
-
-  /** the root's counters */
-  get rootStats(): Level["stats"] {
-    return this.root.stats
   }
 
   /** The downstream dispatcher of the root's "g", while its child lives. */

@@ -6,10 +6,8 @@ import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Exit, Fiber, Queue, Schedule, Scope } from "effect"
 import { TestClock } from "effect/testing"
 import { Dispatcher } from "effect-dispatcher"
+import { settle } from "../support/harness.js"
 
-const settle = Effect.gen(function*() {
-  for (let i = 0; i < 50; i++) yield* Effect.yieldNow
-})
 
 const tagOf = (exit: Exit.Exit<unknown, unknown>) =>
   Exit.isSuccess(exit) ? "Success" : String((exit.cause.reasons[0] as { readonly error?: { readonly _tag?: string } } | undefined)?.error?._tag ?? "other")

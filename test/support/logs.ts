@@ -1,4 +1,4 @@
-import { type Cause, Logger, References } from "effect"
+import { type Cause, ConfigProvider, Effect, Logger, References } from "effect"
 
 export interface Captured {
   readonly level: string
@@ -20,3 +20,9 @@ export const captureLogs = () => {
   })
   return { entries, layer: Logger.layer([logger]) }
 }
+
+/** Run without logging: tests that make children fail on purpose would fill the output. */
+export const quiet = Effect.provide(Logger.layer([]))
+
+/** Configuration read from these environment variables only. */
+export const withEnv = (env: Record<string, string>) => ConfigProvider.layer(ConfigProvider.fromEnv({ env }))
