@@ -45,30 +45,44 @@ export class Send implements Cmd {
   }
 }
 
-export class Take implements Cmd {
-  constructor(readonly child: number, readonly n: number) {}
+/** A command on the live controlled child `child` (modulo how many are live): only when there is one. */
+abstract class OnLiveChild implements Cmd {
+  constructor(readonly child: number) {}
   check(c: Readonly<Candidates>): boolean {
     return pick(c.model, this.child) !== undefined
   }
+  /** the path of the child it acts on (check said there is one) */
+  protected pathIn(c: Readonly<Candidates>): string {
+    return pick(c.model, this.child)!.path
+  }
+  abstract run(c: Candidates, real: Real): Promise<void>
+}
+
+export class Take extends OnLiveChild {
+  constructor(child: number, readonly n: number) {
+    super(child)
+  }
   async run(c: Candidates, real: Real): Promise<void> {
-    const path = pick(c.model, this.child)!.path
+    const path = this.pathIn(c)
     const expected = onEach(c, (m) => m.take(path, this.n))
     const taken = await real.take(path, this.n)
     await step(c, real, `after ${this} at ${path}`, (m) => expectEqual(m, `${path} takes ${this.n}`, taken, expected.get(m)))
   }
-  toString(): string {
+  override toString(): string {
     return `take(child#${this.child}, ${this.n})`
   }
 }
 
-export class Reply implements Cmd {
-  constructor(readonly child: number, readonly index: number, readonly ok: boolean) {}
-  check(c: Readonly<Candidates>): boolean {
+export class Reply extends OnLiveChild {
+  constructor(child: number, readonly index: number, readonly ok: boolean) {
+    super(child)
+  }
+  override check(c: Readonly<Candidates>): boolean {
     const entry = pick(c.model, this.child)
     return entry !== undefined && c.model.heldOf(entry).length > 0
   }
   async run(c: Candidates, real: Real): Promise<void> {
-    const path = pick(c.model, this.child)!.path
+    const path = this.pathIn(c)
     const expected = onEach(c, (m) => m.reply(path, this.index, this.ok))
     const replied = await real.reply(path, this.index, this.ok)
     await step(
@@ -78,7 +92,7 @@ export class Reply implements Cmd {
       (m) => expectEqual(m, `${path} replies (first answer wins)`, replied, expected.get(m))
     )
   }
-  toString(): string {
+  override toString(): string {
     return `reply(child#${this.child}, held#${this.index}, ${this.ok ? "succeed" : "fail"})`
   }
 }
@@ -97,16 +111,15 @@ export const advance = async (c: Candidates, real: Real, millis: number, when: s
   await step(c, real, when)
 }
 
-export class End implements Cmd {
-  constructor(readonly child: number, readonly how: EndHow) {}
-  check(c: Readonly<Candidates>): boolean {
-    return pick(c.model, this.child) !== undefined
+export class End extends OnLiveChild {
+  constructor(child: number, readonly how: EndHow) {
+    super(child)
   }
   async run(c: Candidates, real: Real): Promise<void> {
-    const path = pick(c.model, this.child)!.path
+    const path = this.pathIn(c)
     await endChild(c, real, path, this.how, `after ${this} at ${path}`)
   }
-  toString(): string {
+  override toString(): string {
     return `end(child#${this.child}, ${this.how})`
   }
 }
@@ -133,13 +146,12 @@ export class InterruptServe implements Cmd {
  * successor's start, and the successor does the same, `times` times (or until
  * the key is forgotten or given up). Reaches the default schedule's give-up.
  */
-export class CrashLoop implements Cmd {
-  constructor(readonly child: number, readonly times: number, readonly how: "fail" | "die") {}
-  check(c: Readonly<Candidates>): boolean {
-    return pick(c.model, this.child) !== undefined
+export class CrashLoop extends OnLiveChild {
+  constructor(child: number, readonly times: number, readonly how: "fail" | "die") {
+    super(child)
   }
   async run(c: Candidates, real: Real): Promise<void> {
-    const path = pick(c.model, this.child)!.path
+    const path = this.pathIn(c)
     for (let i = 0; i < this.times; i++) {
       if (c.model.ctlAt(path) === undefined) break
       await endChild(c, real, path, this.how, `after ${this} at ${path}, crash ${i + 1}`)
@@ -150,7 +162,7 @@ export class CrashLoop implements Cmd {
       await advance(c, real, delay, `after ${this} at ${path}, ${delay} ms after crash ${i + 1}`)
     }
   }
-  toString(): string {
+  override toString(): string {
     return `crashLoop(child#${this.child}, ${this.times}x ${this.how})`
   }
 }
@@ -245,13 +257,15 @@ export class PoisonSpawn implements Cmd {
  * three answered: a long-lived child's book-keeping of what it took (and must
  * be answered for it if it ends) grows past its compaction threshold.
  */
-export class Churn implements Cmd {
-  constructor(readonly child: number, readonly count: number) {}
-  check(c: Readonly<Candidates>): boolean {
-    return c.rootRunning && pick(c.model, this.child) !== undefined
+export class Churn extends OnLiveChild {
+  constructor(child: number, readonly count: number) {
+    super(child)
+  }
+  override check(c: Readonly<Candidates>): boolean {
+    return c.rootRunning && super.check(c)
   }
   async run(c: Candidates, real: Real): Promise<void> {
-    const path = pick(c.model, this.child)!.path
+    const path = this.pathIn(c)
     const [root, inner] = path.includes("/") ? ["g", path.slice(2)] : [path, "x"]
     for (let i = 0; i < this.count && c.model.ctlAt(path) !== undefined; i++) {
       const req: Request = { id: newId(c.model), root: root!, inner: inner!, work: 0, badRoot: false, badInner: false, mode: "send" }
@@ -272,7 +286,7 @@ export class Churn implements Cmd {
     }
     await step(c, real, `after ${this} at ${path}`)
   }
-  toString(): string {
+  override toString(): string {
     return `churn(child#${this.child}, ${this.count})`
   }
 }
