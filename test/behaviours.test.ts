@@ -5,7 +5,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Cause, Context, Deferred, Effect, Exit, Fiber, Layer, Queue, Schedule } from "effect"
 import { TestClock } from "effect/testing"
 import { Dispatcher } from "../src/index.js"
-import { errorOf, fakeFactory, isDone, type Rq, rq, settle } from "./support/harness.js"
+import { errorOf, fakeFactory, fakeTopics, isDone, rq, type Rq, settle } from "./support/harness.js"
 import { captureLogs } from "./support/logs.js"
 
 const echo = (name = "echo"): Dispatcher.Factory<Rq, string, string> => ({
@@ -457,11 +457,7 @@ describe("9. Bad input", () => {
 describe("10. Downstream answers", () => {
   it.effect("a downstream mailbox that is full answers the original caller TooManyRequests with its key and capacity", () =>
     Effect.gen(function*() {
-      const inner = yield* fakeFactory((r: Rq) => r.topic)
-      const d = yield* Dispatcher.make<Rq, string, string>({
-        keyOf: (r) => r.group,
-        spawn: (child) => Dispatcher.runChild(child, inner.factory, { mailboxCapacity: 2 })
-      }, { mailboxCapacity: 10 })
+      const { d, ...inner } = yield* fakeTopics({ root: { mailboxCapacity: 10 }, inner: { mailboxCapacity: 2 } })
       const answers = yield* Effect.forEach([1, 2, 3], (n) => Dispatcher.send(d, rq("g", "t", n)))
       yield* settle
       const error = yield* errorOf(answers[2]!)

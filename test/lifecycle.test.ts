@@ -6,7 +6,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Cause, Clock, Deferred, Effect, Exit, Fiber, Queue, Schedule } from "effect"
 import { TestClock } from "effect/testing"
 import { Dispatcher } from "../src/index.js"
-import { errorOf, fakeFactory, isDone, type Rq, rq, settle } from "./support/harness.js"
+import { errorOf, fakeFactory, fakeTopics, isDone, type Rq, rq, settle } from "./support/harness.js"
 
 const echoServe = (options?: Dispatcher.ServeOptions): Dispatcher.Factory<Rq, string, string> => ({
   keyOf: (r) => r.group,
@@ -161,11 +161,7 @@ describe("requestTimeout", () => {
 
   it.effect("a deadline passing in a downstream mailbox answers the caller RequestTimeout", () =>
     Effect.gen(function*() {
-      const inner = yield* fakeFactory((r: Rq) => r.topic)
-      const d = yield* Dispatcher.make<Rq, string, string>({
-        keyOf: (r) => r.group,
-        spawn: (child) => Dispatcher.runChild(child, inner.factory)
-      }, { requestTimeout: "2 seconds" })
+      const { d, ...inner } = yield* fakeTopics({ root: { requestTimeout: "2 seconds" } })
       const answer = yield* Dispatcher.send(d, rq("g", "t", 1))
       yield* inner.nextChild
       yield* TestClock.adjust("2 seconds")
@@ -176,11 +172,10 @@ describe("requestTimeout", () => {
 
   it.effect("a downstream dispatcher's own requestTimeout answers with its key", () =>
     Effect.gen(function*() {
-      const inner = yield* fakeFactory((r: Rq) => r.topic)
-      const d = yield* Dispatcher.make<Rq, string, string>({
-        keyOf: (r) => r.group,
-        spawn: (child) => Dispatcher.runChild(child, inner.factory, { requestTimeout: "1 second" })
-      }, { requestTimeout: "5 seconds" })
+      const { d, ...inner } = yield* fakeTopics({
+        root: { requestTimeout: "5 seconds" },
+        inner: { requestTimeout: "1 second" }
+      })
       const answer = yield* Dispatcher.send(d, rq("g", "t", 1))
       yield* inner.nextChild
       yield* TestClock.adjust("1 second")
@@ -514,11 +509,7 @@ describe("overflow: { wait }", () => {
 
   it.effect("a downstream dispatcher waits for room per key without holding up other keys", () =>
     Effect.gen(function*() {
-      const inner = yield* fakeFactory((r: Rq) => r.topic)
-      const d = yield* Dispatcher.make<Rq, string, string>({
-        keyOf: (r) => r.group,
-        spawn: (child) => Dispatcher.runChild(child, inner.factory, { mailboxCapacity: 1, overflow: { wait: "1 second" } })
-      })
+      const { d, ...inner } = yield* fakeTopics({ inner: { mailboxCapacity: 1, overflow: { wait: "1 second" } } })
       yield* Dispatcher.send(d, rq("g", "t1", 1))
       const t1 = yield* inner.nextChild
       const blocked = yield* Dispatcher.send(d, rq("g", "t1", 2))

@@ -67,6 +67,20 @@ export const fakeFactory = <Req, Res = string>(keyOf: (request: Req) => string) 
     }
   })
 
+/**
+ * Two levels: a root keyed by group whose children are downstream dispatchers
+ * (`inner` options) keyed by topic over fake children.
+ */
+export const fakeTopics = (options: { readonly root?: Dispatcher.Options; readonly inner?: Dispatcher.Options } = {}) =>
+  Effect.gen(function*() {
+    const inner = yield* fakeFactory((r: Rq) => r.topic)
+    const d = yield* Dispatcher.make<Rq, string, string>({
+      keyOf: (r) => r.group,
+      spawn: (child) => Dispatcher.runChild(child, inner.factory, options.inner)
+    }, options.root)
+    return { ...inner, d }
+  })
+
 /** Let every runnable fiber run until nothing is left to do. */
 export const settle: Effect.Effect<void> = Effect.gen(function*() {
   for (let i = 0; i < 50; i++) yield* Effect.yieldNow
