@@ -5,7 +5,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Cause, Context, Deferred, Effect, Exit, Fiber, Layer, Queue, Schedule } from "effect"
 import { TestClock } from "effect/testing"
 import { Dispatcher } from "../src/index.js"
-import { errorOf, fakeFactory, fakeTopics, isDone, rq, type Rq, settle } from "./support/harness.js"
+import { errorOf, fakeFactory, fakeGroups, fakeTopics, isDone, rq, type Rq, settle } from "./support/harness.js"
 import { captureLogs } from "./support/logs.js"
 
 const echo = (name = "echo"): Dispatcher.Factory<Rq, string, string> => ({
@@ -16,8 +16,7 @@ const echo = (name = "echo"): Dispatcher.Factory<Rq, string, string> => ({
 describe("1. Children on demand", () => {
   it.effect("the first request for a key spawns its child; later ones reach the same child in order", () =>
     Effect.gen(function*() {
-      const { endAll, factory, nextChild } = yield* fakeFactory((r: Rq) => r.group)
-      const d = yield* Dispatcher.make(factory)
+      const { d, endAll, nextChild } = yield* fakeGroups()
       yield* Dispatcher.send(d, rq("a", "x", 1))
       const a = yield* nextChild
       yield* Dispatcher.send(d, rq("a", "x", 2))
@@ -33,8 +32,7 @@ describe("1. Children on demand", () => {
 describe("2. Overflow is shed, not queued", () => {
   it.effect("a full mailbox refuses the next request at once; waiting ones and other keys are untouched", () =>
     Effect.gen(function*() {
-      const { endAll, factory, nextChild } = yield* fakeFactory((r: Rq) => r.group)
-      const d = yield* Dispatcher.make(factory, { mailboxCapacity: 2 })
+      const { d, endAll, nextChild } = yield* fakeGroups({ mailboxCapacity: 2 })
       const held = [yield* Dispatcher.send(d, rq("a", "", 1)), yield* Dispatcher.send(d, rq("a", "", 2))]
       const a = yield* nextChild
       const refused = yield* Effect.flip(Dispatcher.send(d, rq("a", "", 3)))
@@ -59,8 +57,7 @@ describe("2. Overflow is shed, not queued", () => {
 describe("3. Successor on exit", () => {
   it.effect("a child that ends with requests waiting is succeeded on the same mailbox; an empty exit forgets the key", () =>
     Effect.gen(function*() {
-      const { endAll, factory, nextChild } = yield* fakeFactory((r: Rq) => r.group)
-      const d = yield* Dispatcher.make(factory)
+      const { d, endAll, nextChild } = yield* fakeGroups()
       const answers = yield* Effect.forEach([1, 2], (n) => Dispatcher.send(d, rq("a", "", n)))
       const first = yield* nextChild
       yield* first.end()
@@ -351,8 +348,7 @@ describe("8. Failing children", () => {
   it.effect("a failing or dying child is logged with its Cause and succeeded; siblings and parent carry on", () => {
     const logs = captureLogs()
     return Effect.gen(function*() {
-      const { endAll, factory, nextChild } = yield* fakeFactory((r: Rq) => r.group)
-      const d = yield* Dispatcher.make(factory, { name: "groups" })
+      const { d, endAll, nextChild } = yield* fakeGroups({ name: "groups" })
       yield* Dispatcher.send(d, rq("a", "", 1))
       yield* Dispatcher.send(d, rq("a", "", 2))
       const sibling = yield* Dispatcher.send(d, rq("b", "", 1))

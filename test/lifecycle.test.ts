@@ -6,7 +6,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Cause, Clock, Deferred, Effect, Exit, Fiber, Queue, Schedule } from "effect"
 import { TestClock } from "effect/testing"
 import { Dispatcher } from "../src/index.js"
-import { errorOf, fakeFactory, fakeTopics, isDone, type Rq, rq, settle } from "./support/harness.js"
+import { errorOf, fakeGroups, fakeTopics, isDone, rq, type Rq, settle } from "./support/harness.js"
 
 const echoServe = (options?: Dispatcher.ServeOptions): Dispatcher.Factory<Rq, string, string> => ({
   keyOf: (r) => r.group,
@@ -113,8 +113,7 @@ describe("idleTimeToLive", () => {
 describe("requestTimeout", () => {
   it.effect("a deadline passing in a mailbox answers RequestTimeout at the deadline", () =>
     Effect.gen(function*() {
-      const { endAll, factory, nextChild } = yield* fakeFactory((r: Rq) => r.group)
-      const d = yield* Dispatcher.make(factory, { requestTimeout: "1 second" })
+      const { d, endAll, nextChild } = yield* fakeGroups({ requestTimeout: "1 second" })
       const answer = yield* Dispatcher.send(d, rq("a", "", 1))
       const child = yield* nextChild
       yield* TestClock.adjust("999 millis")
@@ -334,8 +333,7 @@ describe("restart", () => {
 
   it.effect("only failures are paced: a child that ends cleanly or is interrupted gets its successor at once", () =>
     Effect.gen(function*() {
-      const { endAll, factory, nextChild } = yield* fakeFactory((r: Rq) => r.group)
-      const d = yield* Dispatcher.make(factory)
+      const { d, endAll, nextChild } = yield* fakeGroups()
       yield* Effect.forEach([1, 2, 3], (n) => Dispatcher.send(d, rq("a", "", n)))
       const c1 = yield* nextChild
       yield* c1.end()
@@ -349,8 +347,7 @@ describe("restart", () => {
 
   it.effect("a child that fails holding a request it took answers it ChildFailed", () =>
     Effect.gen(function*() {
-      const { endAll, factory, nextChild } = yield* fakeFactory((r: Rq) => r.group)
-      const d = yield* Dispatcher.make(factory)
+      const { d, endAll, nextChild } = yield* fakeGroups()
       const answer = yield* Dispatcher.send(d, rq("a", "", 1))
       const child = yield* nextChild
       yield* child.take
@@ -390,8 +387,7 @@ describe("maxChildren", () => {
 
   it.effect("with no idle child the new key's request fails TooManyRequests", () =>
     Effect.gen(function*() {
-      const { endAll, factory, nextChild } = yield* fakeFactory((r: Rq) => r.group)
-      const d = yield* Dispatcher.make(factory, { maxChildren: 2 })
+      const { d, endAll, nextChild } = yield* fakeGroups({ maxChildren: 2 })
       yield* Dispatcher.send(d, rq("a", "", 1))
       yield* Dispatcher.send(d, rq("b", "", 1))
       yield* nextChild
@@ -405,8 +401,7 @@ describe("maxChildren", () => {
 
   it.effect("a request for a passivating key waits for the old child to end, then a new one serves it", () =>
     Effect.gen(function*() {
-      const { endAll, factory, nextChild } = yield* fakeFactory((r: Rq) => r.group)
-      const d = yield* Dispatcher.make(factory, { maxChildren: 1 })
+      const { d, endAll, nextChild } = yield* fakeGroups({ maxChildren: 1 })
       const a1 = yield* Dispatcher.send(d, rq("a", "", 1))
       const a = yield* nextChild
       yield* a.takeAndAnswer("a1")
@@ -458,8 +453,7 @@ describe("maxChildren", () => {
 describe("overflow: { wait }", () => {
   it.effect("overflow wait succeeds when room frees, in the order the senders came", () =>
     Effect.gen(function*() {
-      const { endAll, factory, nextChild } = yield* fakeFactory((r: Rq) => r.group)
-      const d = yield* Dispatcher.make(factory, { mailboxCapacity: 1, overflow: { wait: "1 second" } })
+      const { d, endAll, nextChild } = yield* fakeGroups({ mailboxCapacity: 1, overflow: { wait: "1 second" } })
       yield* Dispatcher.send(d, rq("a", "", 1))
       const child = yield* nextChild
       const w2 = yield* Effect.forkChild(Dispatcher.send(d, rq("a", "", 2)))
@@ -478,8 +472,7 @@ describe("overflow: { wait }", () => {
 
   it.effect("overflow wait times out with TooManyRequests", () =>
     Effect.gen(function*() {
-      const { endAll, factory, nextChild } = yield* fakeFactory((r: Rq) => r.group)
-      const d = yield* Dispatcher.make(factory, { mailboxCapacity: 1, overflow: { wait: "500 millis" } })
+      const { d, endAll, nextChild } = yield* fakeGroups({ mailboxCapacity: 1, overflow: { wait: "500 millis" } })
       yield* Dispatcher.send(d, rq("a", "", 1))
       yield* nextChild
       const waiting = yield* Effect.forkChild(Effect.flip(Dispatcher.send(d, rq("a", "", 2))))
@@ -494,8 +487,7 @@ describe("overflow: { wait }", () => {
 
   it.effect("waiting senders get Unavailable when the dispatcher stops", () =>
     Effect.gen(function*() {
-      const { endAll, factory, nextChild } = yield* fakeFactory((r: Rq) => r.group)
-      const d = yield* Dispatcher.make(factory, { mailboxCapacity: 1, overflow: { wait: "1 hour" } })
+      const { d, endAll, nextChild } = yield* fakeGroups({ mailboxCapacity: 1, overflow: { wait: "1 hour" } })
       yield* Dispatcher.send(d, rq("a", "", 1))
       yield* nextChild
       const waiting = yield* Effect.forkChild(Effect.flip(Dispatcher.send(d, rq("a", "", 2))))

@@ -5,14 +5,13 @@ import { assert, describe, it } from "@effect/vitest"
 import { ConfigProvider, Context, Effect, Exit, Layer, Metric, References, Tracer } from "effect"
 import { TestClock } from "effect/testing"
 import { Dispatcher } from "../src/index.js"
-import { fakeFactory, type Rq, rq, settle } from "./support/harness.js"
+import { fakeFactory, fakeGroups, rq, type Rq, settle } from "./support/harness.js"
 import { captureLogs, withEnv } from "./support/logs.js"
 
 describe("stats and children", () => {
   it.effect("stats after a scripted run equal the hand-counted figures", () =>
     Effect.gen(function*() {
-      const { endAll, factory, nextChild } = yield* fakeFactory((r: Rq) => r.group)
-      const d = yield* Dispatcher.make(factory, { mailboxCapacity: 2, requestTimeout: "1 second" })
+      const { d, endAll, nextChild } = yield* fakeGroups({ mailboxCapacity: 2, requestTimeout: "1 second" })
       // a: 2 accepted, 1 refused (full)
       yield* Dispatcher.send(d, rq("a", "", 1))
       yield* Dispatcher.send(d, rq("a", "", 2))

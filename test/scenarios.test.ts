@@ -4,13 +4,12 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Exit, Fiber, Scope } from "effect"
 import { Dispatcher } from "../src/index.js"
-import { errorOf, fakeFactory, isDone, type Rq, rq, settle } from "./support/harness.js"
+import { errorOf, fakeFactory, fakeGroups, isDone, rq, type Rq, settle } from "./support/harness.js"
 
 describe("Kafka-Pixy dispatcher scenarios", () => {
   it.effect("children on demand: two groups spawn two children, each reading its requests in order", () =>
     Effect.gen(function*() {
-      const { endAll, factory, nextChild, unclaimed } = yield* fakeFactory((r: Rq) => r.group)
-      const d = yield* Dispatcher.make(factory)
+      const { d, endAll, nextChild, unclaimed } = yield* fakeGroups()
       yield* Dispatcher.send(d, rq("g1", "t1"))
       yield* Dispatcher.send(d, rq("g2", "t2"))
       yield* Dispatcher.send(d, rq("g2", "t3"))
@@ -28,8 +27,7 @@ describe("Kafka-Pixy dispatcher scenarios", () => {
 
   it.effect("successor: a child that takes two of three requests and ends is succeeded by one that takes the third", () =>
     Effect.gen(function*() {
-      const { endAll, factory, nextChild } = yield* fakeFactory((r: Rq) => r.group)
-      const d = yield* Dispatcher.make(factory)
+      const { d, endAll, nextChild } = yield* fakeGroups()
       const answers = yield* Effect.forEach([1, 2, 3], (n) => Dispatcher.send(d, rq("g1", "t", n)))
       const first = yield* nextChild
       assert.deepStrictEqual(yield* first.takeAndAnswer("a"), rq("g1", "t", 1))
@@ -48,8 +46,7 @@ describe("Kafka-Pixy dispatcher scenarios", () => {
 
   it.effect("forgotten after an empty exit: the next request for the key spawns a new child", () =>
     Effect.gen(function*() {
-      const { endAll, factory, nextChild } = yield* fakeFactory((r: Rq) => r.group)
-      const d = yield* Dispatcher.make(factory)
+      const { d, endAll, nextChild } = yield* fakeGroups()
       const a1 = yield* Dispatcher.send(d, rq("g1", "t", 1))
       const first = yield* nextChild
       yield* first.takeAndAnswer("one")
@@ -70,8 +67,7 @@ describe("Kafka-Pixy dispatcher scenarios", () => {
   it.effect("overflow: the (N+1)th request fails TooManyRequests at once, the N are untouched, g2 still served", () =>
     Effect.gen(function*() {
       const N = 5
-      const { endAll, factory, nextChild } = yield* fakeFactory((r: Rq) => r.group)
-      const d = yield* Dispatcher.make(factory, { mailboxCapacity: N })
+      const { d, endAll, nextChild } = yield* fakeGroups({ mailboxCapacity: N })
       const waiting = yield* Effect.forEach(Array.from({ length: N }, (_, i) => i), (n) => Dispatcher.send(d, rq("g1", "t", n)))
       const g1 = yield* nextChild
       const refused = yield* Effect.flip(Dispatcher.send(d, rq("g1", "t", N)))
@@ -90,8 +86,7 @@ describe("Kafka-Pixy dispatcher scenarios", () => {
 
   it.effect("stop with leftovers: stop waits for both children, then answers g1's untaken request Unavailable", () =>
     Effect.gen(function*() {
-      const { factory, nextChild } = yield* fakeFactory((r: Rq) => r.group)
-      const d = yield* Dispatcher.make(factory)
+      const { d, nextChild } = yield* fakeGroups()
       const g1a = yield* Dispatcher.send(d, rq("g1", "t", 1))
       const g1b = yield* Dispatcher.send(d, rq("g1", "t", 2))
       const g2a = yield* Dispatcher.send(d, rq("g2", "t", 1))

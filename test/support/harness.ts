@@ -67,6 +67,13 @@ export const fakeFactory = <Req, Res = string>(keyOf: (request: Req) => string) 
     }
   })
 
+/** One level: a dispatcher keyed by group over fake children. */
+export const fakeGroups = (options?: Dispatcher.Options) =>
+  Effect.gen(function*() {
+    const fake = yield* fakeFactory((r: Rq) => r.group)
+    return { ...fake, d: yield* Dispatcher.make(fake.factory, options) }
+  })
+
 /**
  * Two levels: a root keyed by group whose children are downstream dispatchers
  * (`inner` options) keyed by topic over fake children.
