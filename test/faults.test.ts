@@ -189,15 +189,26 @@ const leafSpawn = (
   })
 }
 
-/** Jobs on random paths `[group, topic]`, drawn in that order (then the fate) so a seed keeps its history. */
-const twoLevelJobs = (
+/** Jobs on random paths, a key per level drawn root first (then the fate), so a seed keeps its history. */
+const jobsOn = (
   rng: Rng,
   count: number,
-  groups: ReadonlyArray<string>,
-  topics: ReadonlyArray<string>,
+  levels: ReadonlyArray<ReadonlyArray<string>>,
   fate: (rng: Rng) => Fate
 ): Array<Job> =>
-  Array.from({ length: count }, (_, id): Job => ({ id, path: [pick(rng, groups), pick(rng, topics)], fate: fate(rng) }))
+  Array.from({ length: count }, (_, id): Job => ({ id, path: levels.map((keys) => pick(rng, keys)), fate: fate(rng) }))
+
+/** Children keyed by the job's key at `level`, dying at random (see `chaosLeaf`), counted in the ledger. */
+const chaosFactory = (
+  level: 0 | 1,
+  ledger: Ledger,
+  rng: Rng,
+  throwRate: number,
+  finalizerFaults: boolean
+): Dispatcher.Factory<Job, string, string> => ({
+  keyOf: (job) => job.path[level]!,
+  spawn: leafSpawn(ledger, rng, throwRate, chaosLeaf(ledger, rng, finalizerFaults))
+})
 
 /** A root child that runs a downstream dispatcher over `leaves`, counted live in the ledger. */
 const countedMiddle = (
@@ -384,11 +395,11 @@ describe("faults in real time", () => {
       const rng = prng(1)
       const ledger = new Ledger()
       const keys = Array.from({ length: 12 }, (_, i) => `k${i}`)
-      const jobs = Array.from({ length: 3000 }, (_, id): Job => ({ id, path: [pick(rng, keys)], fate: pickFate(rng) }))
-      const d = yield* Dispatcher.make<Job, string, string>({
-        keyOf: (job) => job.path[0]!,
-        spawn: leafSpawn(ledger, rng, 0.05, chaosLeaf(ledger, rng, true))
-      }, { mailboxCapacity: 32, restart: fastRestart })
+      const jobs = jobsOn(rng, 3000, [keys], pickFate)
+      const d = yield* Dispatcher.make(chaosFactory(0, ledger, rng, 0.05, true), {
+        mailboxCapacity: 32,
+        restart: fastRestart
+      })
       yield* runCallers(d, ledger, jobs, rng, {}, 200)
       const before = yield* Dispatcher.stats(d)
       yield* Dispatcher.shutdown(d)
@@ -411,7 +422,7 @@ describe("faults in real time", () => {
       const ledger = new Ledger()
       const groups = ["g0", "g1", "g2", "g3", "g4", "g5"]
       const topics = ["t0", "t1", "t2", "t3", "t4"]
-      const jobs = twoLevelJobs(rng, 3000, groups, topics, pickFate)
+      const jobs = jobsOn(rng, 3000, [groups, topics], pickFate)
       const leaves: Dispatcher.Factory<Job, string, string> = {
         keyOf: (job) => job.path[1]!,
         spawn: (spec) =>
@@ -452,11 +463,8 @@ describe("faults in real time", () => {
     Effect.gen(function*() {
       const rng = prng(3)
       const ledger = new Ledger()
-      const jobs = twoLevelJobs(rng, 2000, ["a", "b", "c"], ["x", "y", "z", "w"], pickFate)
-      const leaves: Dispatcher.Factory<Job, string, string> = {
-        keyOf: (job) => job.path[1]!,
-        spawn: leafSpawn(ledger, rng, 0.02, chaosLeaf(ledger, rng, true))
-      }
+      const jobs = jobsOn(rng, 2000, [["a", "b", "c"], ["x", "y", "z", "w"]], pickFate)
+      const leaves = chaosFactory(1, ledger, rng, 0.02, true)
       const d = yield* Dispatcher.make<Job, string, string>({
         keyOf: (job) => job.path[0]!,
         spawn: countedMiddle(ledger, leaves, { mailboxCapacity: 64, restart: fastRestart })
@@ -522,12 +530,9 @@ describe("faults in real time", () => {
     Effect.gen(function*() {
       const rng = prng(5)
       const ledger = new Ledger()
-      const jobs = twoLevelJobs(rng, 2000, ["a", "b", "c"], ["x", "y", "z"], () => "answer")
+      const jobs = jobsOn(rng, 2000, [["a", "b", "c"], ["x", "y", "z"]], () => "answer")
       let cut = 0
-      const leaves: Dispatcher.Factory<Job, string, string> = {
-        keyOf: (job) => job.path[1]!,
-        spawn: leafSpawn(ledger, rng, 0, chaosLeaf(ledger, rng, false))
-      }
+      const leaves = chaosFactory(1, ledger, rng, 0, false)
       const d = yield* Dispatcher.make<Job, string, string>({
         keyOf: (job) => job.path[0]!,
         spawn: countedMiddle(ledger, leaves, { mailboxCapacity: 64 }, (downstream) =>
@@ -553,11 +558,12 @@ describe("faults in real time", () => {
       const rng = prng(4)
       const ledger = new Ledger()
       const keys = ["p", "q", "r", "s"]
-      const jobs = Array.from({ length: 3000 }, (_, id): Job => ({ id, path: [pick(rng, keys)], fate: pickFate(rng) }))
-      const d = yield* Dispatcher.make<Job, string, string>({
-        keyOf: (job) => job.path[0]!,
-        spawn: leafSpawn(ledger, rng, 0, chaosLeaf(ledger, rng, false))
-      }, { mailboxCapacity: 4, overflow: { wait: "20 millis" }, restart: fastRestart })
+      const jobs = jobsOn(rng, 3000, [keys], pickFate)
+      const d = yield* Dispatcher.make(chaosFactory(0, ledger, rng, 0, false), {
+        mailboxCapacity: 4,
+        overflow: { wait: "20 millis" },
+        restart: fastRestart
+      })
       yield* runCallers(d, ledger, jobs, rng, { giveUpRate: 0.3, sendDeadlineRate: 0.3, withdrawRate: 0.2 }, 100)
       // whoever gave up, the dispatcher still answers what it accepted: no stop needed for that
       yield* Effect.sleep(50)
@@ -649,12 +655,9 @@ describe("faults in real time", () => {
     Effect.gen(function*() {
       const rng = prng(6)
       const ledger = new Ledger()
-      const jobs = twoLevelJobs(rng, 1000, ["a", "b"], ["x", "y", "z"], () => "answer")
+      const jobs = jobsOn(rng, 1000, [["a", "b"], ["x", "y", "z"]], () => "answer")
       let rootBuilds = 0
-      const leaves: Dispatcher.Factory<Job, string, string> = {
-        keyOf: (job) => job.path[1]!,
-        spawn: leafSpawn(ledger, rng, 0.3, chaosLeaf(ledger, rng, false))
-      }
+      const leaves = chaosFactory(1, ledger, rng, 0.3, false)
       const d = yield* Dispatcher.make<Job, string, string>({
         keyOf: (job) => job.path[0]!,
         spawn: (spec) => {
