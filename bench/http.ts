@@ -20,6 +20,7 @@ import { createRequire } from "node:module"
 import * as os from "node:os"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
+import { exitWhenDone } from "./child.js"
 
 const here = dirname(fileURLToPath(import.meta.url))
 const root = join(here, "..")
@@ -239,10 +240,4 @@ const render = (
   ].join("\n")
 }
 
-Effect.runPromise(program.pipe(Effect.timeout(Duration.seconds(seconds * 2 + 180)))).then(
-  () => process.exit(0),
-  (error) => {
-    console.error(error)
-    process.exit(1)
-  }
-)
+exitWhenDone(Effect.runPromise(program.pipe(Effect.timeout(Duration.seconds(seconds * 2 + 180)))))

@@ -15,6 +15,7 @@ import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { Effect } from "effect"
 import type { Dispatcher } from "effect-dispatcher"
+import { exitWhenDone, nodeArgs, printResult, resultIn } from "./child.js"
 import { peerWith } from "./peers/effect-dispatcher.js"
 import type { EffectPeer, Measured } from "./types.js"
 import { paramsFor, runEffect } from "./workloads.js"
@@ -46,18 +47,17 @@ const measureHere = async (name: string, workload: (typeof workloads)[number]) =
   if (variant === undefined) throw new Error(`no variant ${name}`)
   const peer: EffectPeer = { kind: "effect", stopKind: "graceful", make: peerWith(variant.options, variant.serve) }
   const measured = await Effect.runPromise(runEffect(peer, workload, paramsFor(quick, peer)) as Effect.Effect<Measured>)
-  process.stdout.write(`RESULT ${JSON.stringify(measured)}\n`)
+  printResult(measured)
 }
 
 const measureInChild = (name: string, workload: string): Measured => {
-  const out = spawnSync(
-    process.execPath,
-    ["--expose-gc", "--import", "tsx", fileURLToPath(import.meta.url), "--child", name, workload, ...(quick ? ["--quick"] : [])],
-    { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 }
-  )
-  const line = out.stdout.split("\n").find((l) => l.startsWith("RESULT "))
-  if (out.status !== 0 || line === undefined) throw new Error(`${name} ${workload} failed:\n${out.stderr}`)
-  return JSON.parse(line.slice("RESULT ".length)) as Measured
+  const out = spawnSync(process.execPath, nodeArgs(fileURLToPath(import.meta.url), ["--child", name, workload], quick), {
+    encoding: "utf8",
+    maxBuffer: 64 * 1024 * 1024
+  })
+  const measured = resultIn<Measured>(out.stdout)
+  if (out.status !== 0 || measured === undefined) throw new Error(`${name} ${workload} failed:\n${out.stderr}`)
+  return measured
 }
 
 const median = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
@@ -112,13 +112,7 @@ const main = () => {
 }
 
 if (process.argv[2] === "--child") {
-  measureHere(process.argv[3]!, process.argv[4] as (typeof workloads)[number]).then(
-    () => process.exit(0),
-    (error) => {
-      console.error(error)
-      process.exit(1)
-    }
-  )
+  exitWhenDone(measureHere(process.argv[3]!, process.argv[4] as (typeof workloads)[number]))
 } else {
   main()
 }

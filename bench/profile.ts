@@ -12,6 +12,7 @@ import { SourceMap } from "node:module"
 import { tmpdir, userInfo } from "node:os"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
+import { nodeArgs, resultIn } from "./child.js"
 
 interface Profile {
   readonly nodes: ReadonlyArray<{
@@ -29,27 +30,24 @@ interface Profile {
 
 const here = dirname(fileURLToPath(import.meta.url))
 const [peer = "effect-dispatcher", workload = "w1-k1"] = process.argv.slice(2).filter((a) => !a.startsWith("--"))
+const quick = process.argv.includes("--quick")
 const topIndex = process.argv.indexOf("--top")
 const top = topIndex > 0 ? Number(process.argv[topIndex + 1]) : 25
 const dir = mkdtempSync(join(tmpdir(), "bench-prof-"))
 const run = spawnSync(
   process.execPath,
   [
-    "--expose-gc",
     "--cpu-prof",
     "--cpu-prof-dir",
     dir,
-    "--import",
-    "tsx",
     ...(peer.startsWith("options:")
-      ? [join(here, "options.ts"), "--child", peer.slice("options:".length), workload]
-      : [join(here, "worker.ts"), peer, workload]),
-    ...(process.argv.includes("--quick") ? ["--quick"] : [])
+      ? nodeArgs(join(here, "options.ts"), ["--child", peer.slice("options:".length), workload], quick)
+      : nodeArgs(join(here, "worker.ts"), [peer, workload], quick))
   ],
   { cwd: join(here, ".."), encoding: "utf8" }
 )
-const line = run.stdout.split("\n").find((l) => l.startsWith("RESULT "))
-console.log(line ?? run.stderr)
+const result = resultIn(run.stdout)
+console.log(result === undefined ? run.stderr : `RESULT ${JSON.stringify(result)}`)
 const file = readdirSync(dir).find((f) => f.endsWith(".cpuprofile"))
 if (file === undefined) throw new Error("no profile written")
 const profile = JSON.parse(readFileSync(join(dir, file), "utf8")) as Profile

@@ -11,13 +11,13 @@
  *   npx tsx bench/run.ts --render bench/results/latest.raw.json   # the report again, from saved figures
  *   npx tsx bench/run.ts --update --peers effect-cluster --workloads w6   # re-measure some, keep the rest
  */
-import { spawn } from "node:child_process"
+import { execFileSync, spawn } from "node:child_process"
 import { createHash } from "node:crypto"
-import { execFileSync } from "node:child_process"
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs"
 import * as os from "node:os"
 import { dirname, join, relative } from "node:path"
 import { fileURLToPath } from "node:url"
+import { nodeArgs, resultIn } from "./child.js"
 import { loadPeer } from "./peers/index.js"
 import { type Plan, render, type RunInfo } from "./report.js"
 import type { PeerName, Result, WorkloadName } from "./types.js"
@@ -116,8 +116,7 @@ const runWorker = (peer: PeerName, workload: WorkloadName): Promise<Outcome> =>
   new Promise((resolve) => {
     const start = Date.now()
     const machine = cpuTimes()
-    const args = ["--expose-gc", "--import", "tsx", join(here, "worker.ts"), peer, workload, ...(quick ? ["--quick"] : [])]
-    const child = spawn(process.execPath, args, { cwd: root, stdio: ["ignore", "pipe", "pipe"] })
+    const child = spawn(process.execPath, nodeArgs(join(here, "worker.ts"), [peer, workload], quick), { cwd: root, stdio: ["ignore", "pipe", "pipe"] })
     let stdout = ""
     let stderr = ""
     child.stdout.on("data", (chunk) => (stdout += chunk))
@@ -126,9 +125,8 @@ const runWorker = (peer: PeerName, workload: WorkloadName): Promise<Outcome> =>
     child.on("close", (code, signal) => {
       clearTimeout(timer)
       const millis = Date.now() - start
-      const line = stdout.split("\n").find((l) => l.startsWith("RESULT "))
-      if (line !== undefined) {
-        const result = JSON.parse(line.slice(7)) as Result
+      const result = resultIn<Result>(stdout)
+      if (result !== undefined) {
         const after = cpuTimes()
         if (machine !== undefined && after !== undefined && millis > 0) {
           // everything busy, less the worker itself (its CPU time over its life)

@@ -5,6 +5,7 @@
  *   node --expose-gc --import tsx bench/worker.ts <peer> <workload> [--quick]
  */
 import { Effect } from "effect"
+import { exitWhenDone, printResult } from "./child.js"
 import { loadPeer } from "./peers/index.js"
 import type { Measured, PeerName, Result, WorkloadName } from "./types.js"
 import { peerNames, workloadNames } from "./types.js"
@@ -32,13 +33,7 @@ const main = async () => {
     processMillis: performance.now(),
     processCpuMillis: (process.cpuUsage().user + process.cpuUsage().system) / 1_000
   }
-  process.stdout.write(`RESULT ${JSON.stringify(result)}\n`)
+  printResult(result)
 }
 
-main().then(
-  () => process.exit(0),
-  (error) => {
-    console.error(error)
-    process.exit(1)
-  }
-)
+exitWhenDone(main())
