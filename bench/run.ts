@@ -197,7 +197,11 @@ const rerender = async (file: string) => {
     errors: Array<{ peer: PeerName; workload: WorkloadName; error: string }>
   }
   const plan = await planFor(raw.info.quick)
-  const { markdown, svg } = render(raw.results, raw.errors, plan, raw.info, peerNames, workloadNames)
+  writeReport(render(raw.results, raw.errors, plan, raw.info, peerNames, workloadNames))
+}
+
+/** latest.md and latest.svg written, the table printed. */
+const writeReport = ({ markdown, svg }: { readonly markdown: string; readonly svg: string }): void => {
   mkdirSync(outDir, { recursive: true })
   writeFileSync(join(outDir, "latest.md"), markdown)
   writeFileSync(join(outDir, "latest.svg"), svg)
@@ -287,14 +291,12 @@ const main = async () => {
       errors: [...previous.errors.filter((e) => !redone(e)), ...errors]
     }
   }
-  const { markdown, svg } = update
-    ? render(raw.results, raw.errors, plan, raw.info, peerNames, workloadNames)
-    : render(results, errors, plan, info, peers, workloads)
-  mkdirSync(outDir, { recursive: true })
-  writeFileSync(join(outDir, "latest.md"), markdown)
-  writeFileSync(join(outDir, "latest.svg"), svg)
+  writeReport(
+    update
+      ? render(raw.results, raw.errors, plan, raw.info, peerNames, workloadNames)
+      : render(results, errors, plan, info, peers, workloads)
+  )
   writeFileSync(join(outDir, "latest.raw.json"), JSON.stringify(raw, null, 2))
-  process.stdout.write(markdown)
   console.error(`bench: wrote ${relative(root, join(outDir, "latest.md"))}, latest.svg and latest.raw.json`)
 }
 
