@@ -7,6 +7,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Cause, Context, Deferred, Effect, Exit, Fiber, Layer, Queue, Schedule, type Scope } from "effect"
 import { Dispatcher } from "effect-dispatcher"
 import { readFileSync } from "node:fs"
+import { gatedServe } from "./support/harness.js"
 import { quiet, withEnv } from "./support/logs.js"
 
 // -----------------------------------------------------------------------------
@@ -39,10 +40,7 @@ const echo: Dispatcher.Factory<string, string> = {
 }
 
 /** children that wait for `gate` before serving, so requests stay in their mailboxes */
-const gated = (gate: Deferred.Deferred<void>): Dispatcher.Factory<string, string> => ({
-  keyOf: (s) => s,
-  spawn: (child) => Effect.andThen(Deferred.await(gate), Dispatcher.serve(child, (s) => Effect.succeed(s)))
-})
+const gated = (gate: Deferred.Deferred<void>) => gatedServe(gate, (s: string) => s, Effect.succeed)
 
 class Echo extends Context.Service<Echo, Dispatcher.Dispatcher<string, string>>()("test/bad-input/Echo") {}
 

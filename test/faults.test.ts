@@ -10,6 +10,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Cause, Deferred, type Duration, Effect, Exit, Fiber, Option, Queue, Schedule } from "effect"
 import { Dispatcher } from "effect-dispatcher"
+import { gatedServe } from "./support/harness.js"
 import { quiet } from "./support/logs.js"
 
 // -----------------------------------------------------------------------------
@@ -514,10 +515,7 @@ describe("faults in real time", () => {
   it.live("a shutdown that is interrupted still stops the dispatcher; awaitStop then returns", () =>
     Effect.gen(function*() {
       const gate = yield* Deferred.make<void>()
-      const d = yield* Dispatcher.make<number, number>({
-        keyOf: (n) => String(n),
-        spawn: (spec) => Effect.andThen(Deferred.await(gate), Dispatcher.serve(spec, (n) => Effect.succeed(n)))
-      })
+      const d = yield* Dispatcher.make(gatedServe(gate, (n: number) => String(n), Effect.succeed))
       const answer = yield* Dispatcher.send(d, 1)
       assert.isTrue(Option.isNone(yield* Effect.timeoutOption(Dispatcher.shutdown(d), 5)), "held up by the child")
       assert.strictEqual((yield* Effect.flip(Dispatcher.send(d, 2)))._tag, "Unavailable", "but stopping")
@@ -588,14 +586,10 @@ describe("faults in real time", () => {
     Effect.gen(function*() {
       const gate = yield* Deferred.make<void>()
       const seen: Array<number> = []
-      const d = yield* Dispatcher.make<number, number>({
-        keyOf: () => "k",
-        spawn: (spec) =>
-          Effect.andThen(
-            Deferred.await(gate),
-            Dispatcher.serve(spec, (n) => Effect.sync(() => (seen.push(n), n)))
-          )
-      }, { mailboxCapacity: 1, overflow: { wait: "10 seconds" } })
+      const d = yield* Dispatcher.make(gatedServe(gate, () => "k", (n: number) => Effect.sync(() => (seen.push(n), n))), {
+        mailboxCapacity: 1,
+        overflow: { wait: "10 seconds" }
+      })
       const first = yield* Dispatcher.send(d, 1)
       const waiting = yield* Effect.forkChild(Dispatcher.send(d, 2), { startImmediately: true })
       const third = yield* Effect.forkChild(Dispatcher.send(d, 3), { startImmediately: true })
@@ -625,11 +619,7 @@ describe("faults in real time", () => {
     Effect.gen(function*() {
       const gate = yield* Deferred.make<void>()
       const handled: Array<number> = []
-      const d = yield* Dispatcher.make<number, number>({
-        keyOf: () => "k",
-        spawn: (spec) =>
-          Effect.andThen(Deferred.await(gate), Dispatcher.serve(spec, (n) => Effect.sync(() => (handled.push(n), n))))
-      })
+      const d = yield* Dispatcher.make(gatedServe(gate, () => "k", (n: number) => Effect.sync(() => (handled.push(n), n))))
       const calling = yield* Effect.forkChild(Dispatcher.call(d, 1), { startImmediately: true })
       const next = yield* Dispatcher.send(d, 2)
       yield* Fiber.interrupt(calling)
@@ -800,10 +790,7 @@ describe("odd keys", () => {
   it.live("odd keys are listed by children() exactly, and a full mailbox names them", () =>
     Effect.gen(function*() {
       const gate = yield* Deferred.make<void>()
-      const d = yield* Dispatcher.make<string, string>({
-        keyOf: (s) => s,
-        spawn: (spec) => Effect.andThen(Deferred.await(gate), Dispatcher.serve(spec, (s) => Effect.succeed(s)))
-      }, { mailboxCapacity: 1 })
+      const d = yield* Dispatcher.make(gatedServe(gate, (s: string) => s, Effect.succeed), { mailboxCapacity: 1 })
       const answers = yield* Effect.forEach(odd, ([, key]) => Dispatcher.send(d, key))
       const listed = (yield* Dispatcher.children(d)).map((c) => c.key)
       assert.deepStrictEqual([...listed].sort(), odd.map(([, key]) => key).sort())

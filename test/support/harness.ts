@@ -88,6 +88,16 @@ export const fakeTopics = (options: { readonly root?: Dispatcher.Options; readon
     return { ...inner, d }
   })
 
+/** Children that serve with `handler` once `gate` opens: until then their mailboxes fill up. */
+export const gatedServe = <Req, Res>(
+  gate: Deferred.Deferred<void>,
+  keyOf: (request: Req) => string,
+  handler: (request: Req) => Effect.Effect<Res>
+): Dispatcher.Factory<Req, Res> => ({
+  keyOf,
+  spawn: (spec) => Effect.andThen(Deferred.await(gate), Dispatcher.serve(spec, handler))
+})
+
 /** Let every runnable fiber run until nothing is left to do. */
 export const settle: Effect.Effect<void> = Effect.gen(function*() {
   for (let i = 0; i < 50; i++) yield* Effect.yieldNow
