@@ -74,15 +74,20 @@ describe("tree", () => {
     }).pipe(Effect.scoped))
 })
 
+/** Children keyed by group that answer each request with its topic. */
+const topicEcho: Dispatcher.Factory<Rq, string, string> = {
+  keyOf: (r) => r.group,
+  spawn: (child) => Dispatcher.serve(child, (r) => Effect.succeed(r.topic))
+}
+
+/** A metric's value for one set of attributes. */
+const value = <S>(metric: Metric.Metric<any, S>, attributes: Record<string, string>) =>
+  Metric.value(Metric.withAttributes(metric, attributes))
+
 describe("metrics", () => {
   it.effect("a metric read back through Metric.value: requests by outcome, spawns, live children", () =>
     Effect.gen(function*() {
-      const value = <S>(metric: Metric.Metric<any, S>, attributes: Record<string, string>) =>
-        Metric.value(Metric.withAttributes(metric, attributes))
-      const d = yield* Dispatcher.make<Rq, string>({
-        keyOf: (r) => r.group,
-        spawn: (child) => Dispatcher.serve(child, (r) => Effect.succeed(r.topic))
-      }, { name: "metered", mailboxCapacity: 1 })
+      const d = yield* Dispatcher.make(topicEcho, { name: "metered", mailboxCapacity: 1 })
       for (const key of ["a", "b", "a"]) yield* Dispatcher.call(d, rq(key, "x"))
       const accepted = yield* value(Dispatcher.metrics.requests, { dispatcher: "metered", outcome: "accepted" })
       assert.strictEqual(accepted.count, 3)
@@ -100,11 +105,9 @@ describe("metrics", () => {
   it.effect("every downstream dispatcher of a name adds to the same series", () =>
     Effect.gen(function*() {
       yield* groupsOverTopics
-      const topics = yield* Metric.value(
-        Metric.withAttributes(Dispatcher.metrics.spawns, { dispatcher: "topics" })
-      )
+      const topics = yield* value(Dispatcher.metrics.spawns, { dispatcher: "topics" })
       assert.strictEqual(topics.count, 3)
-      const groups = yield* Metric.value(Metric.withAttributes(Dispatcher.metrics.spawns, { dispatcher: "groups" }))
+      const groups = yield* value(Dispatcher.metrics.spawns, { dispatcher: "groups" })
       assert.strictEqual(groups.count, 2)
     }).pipe(Effect.scoped, Effect.provideService(Metric.MetricRegistry, new Map())))
 })
@@ -160,10 +163,7 @@ describe("spans", () => {
         }
       })
       const program = Effect.gen(function*() {
-        const d = yield* Dispatcher.make<Rq, string>({
-          keyOf: (r) => r.group,
-          spawn: (child) => Dispatcher.serve(child, (r) => Effect.succeed(r.topic))
-        }, { name: "traced" })
+        const d = yield* Dispatcher.make(topicEcho, { name: "traced" })
         yield* Dispatcher.call(d, rq("k1", "x"))
         yield* Dispatcher.send(d, rq("k2", "x"))
       }).pipe(Effect.scoped, Effect.provideService(Tracer.Tracer, tracer))
@@ -178,10 +178,6 @@ describe("spans", () => {
 
 describe("layerConfig", () => {
   class Groups extends Context.Service<Groups, Dispatcher.Dispatcher<Rq, string, string>>()("test/Groups") {}
-  const factory: Dispatcher.Factory<Rq, string, string> = {
-    keyOf: (r) => r.group,
-    spawn: (child) => Dispatcher.serve(child, (r) => Effect.succeed(r.topic))
-  }
 
   it.effect("options from environment variables (DISPATCHER_MAILBOX_CAPACITY style)", () =>
     Effect.gen(function*() {
@@ -189,11 +185,11 @@ describe("layerConfig", () => {
       yield* Dispatcher.call(d, rq("a", "1"))
       yield* Dispatcher.call(d, rq("a", "2"))
       // the name came from DISPATCHER_NAME: the metrics carry it
-      const spawns = yield* Metric.value(Metric.withAttributes(Dispatcher.metrics.spawns, { dispatcher: "from-env" }))
+      const spawns = yield* value(Dispatcher.metrics.spawns, { dispatcher: "from-env" })
       assert.strictEqual(spawns.count, 1)
     }).pipe(
       Effect.provide(
-        Dispatcher.layerConfig(Groups, factory, Dispatcher.config()).pipe(
+        Dispatcher.layerConfig(Groups, topicEcho, Dispatcher.config()).pipe(
           Layer.provide(withEnv({ DISPATCHER_MAILBOX_CAPACITY: "2", DISPATCHER_NAME: "from-env" }))
         )
       ),
@@ -217,7 +213,7 @@ describe("layerConfig", () => {
     Effect.gen(function*() {
       const exit = yield* Effect.exit(
         Layer.build(
-          Dispatcher.layerConfig(Groups, factory, Dispatcher.config()).pipe(
+          Dispatcher.layerConfig(Groups, topicEcho, Dispatcher.config()).pipe(
             Layer.provide(withEnv({ DISPATCHER_MAILBOX_CAPACITY: "many" }))
           )
         )
@@ -230,7 +226,7 @@ describe("layerConfig", () => {
       assert.match(message, /\["DISPATCHER"\]\["MAILBOX_CAPACITY"\]/)
       const timeout = yield* Effect.exit(
         Layer.build(
-          Dispatcher.layerConfig(Groups, factory, Dispatcher.config()).pipe(
+          Dispatcher.layerConfig(Groups, topicEcho, Dispatcher.config()).pipe(
             Layer.provide(withEnv({ DISPATCHER_REQUEST_TIMEOUT: "0 millis" }))
           )
         )
@@ -240,7 +236,7 @@ describe("layerConfig", () => {
 
   it.effect("errors carry their keys", () =>
     Effect.gen(function*() {
-      const d = yield* Dispatcher.make(factory, { requestTimeout: "1 second" })
+      const d = yield* Dispatcher.make(topicEcho, { requestTimeout: "1 second" })
       yield* Dispatcher.shutdown(d)
       const error = yield* Effect.flip(Dispatcher.send(d, rq("z", "")))
       assert.deepStrictEqual([error._tag, error.key], ["Unavailable", "z"])
