@@ -29,6 +29,7 @@ import {
   type Config,
   ctlError,
   ctlValue,
+  downKey,
   type EndHow,
   innerKinds,
   type Kind,
@@ -168,15 +169,11 @@ export class Real {
           self.rootFinalizer = { liveChildren: self.liveCount(), unanswered: self.unanswered() }
         })
       )
-      const restart = restartSchedules[self.config.restart]
-      self.dispatcher = yield* Dispatcher.make(self.rootFactory(), {
-        name: "root",
-        mailboxCapacity: self.config.rootCapacity,
-        ...(self.config.rootTimeout === undefined ? {} : { requestTimeout: self.config.rootTimeout }),
-        ...(restart === undefined ? {} : { restart }),
-        ...(self.config.rootMaxChildren === undefined ? {} : { maxChildren: self.config.rootMaxChildren }),
-        ...(self.config.rootOverflowWait === undefined ? {} : { overflow: { wait: self.config.rootOverflowWait } })
-      }).pipe(
+      const c = self.config
+      self.dispatcher = yield* Dispatcher.make(
+        self.factory("root"),
+        self.levelOptions("root", c.rootCapacity, c.rootTimeout, c.rootMaxChildren, c.rootOverflowWait)
+      ).pipe(
         Scope.provide(self.rootScope),
         Effect.provideService(Metric.FiberRuntimeMetrics, tracker)
       )
@@ -191,29 +188,39 @@ export class Real {
   // Factories
   // ---------------------------------------------------------------------------
 
-  private rootFactory(): Dispatcher.Factory<Request, string, string> {
+  /** The root's children, or those of the downstream dispatcher under "g" (paths `g/<key>`). */
+  private factory(level: "root" | "inner"): Dispatcher.Factory<Request, string, string> {
+    const [prefix, kinds] = level === "root" ? ["", rootKinds] : [`${downKey}/`, innerKinds]
     return {
       keyOf: (r) => {
-        if (r.badRoot) throw new Error(`keyOf: no root key for #${r.id}`)
-        return r.root
+        if (level === "root" ? r.badRoot : r.badInner) {
+          throw new Error(`keyOf: no ${level === "root" ? "root" : "downstream"} key for #${r.id}`)
+        }
+        return level === "root" ? r.root : r.inner
       },
       spawn: (spec) => {
-        if (this.poisoned.delete(spec.key)) throw new Error(`spawn: cannot build ${spec.key}`)
-        return this.child("", spec, rootKinds[spec.key]!)
+        if (this.poisoned.delete(prefix + spec.key)) throw new Error(`spawn: cannot build ${prefix}${spec.key}`)
+        return this.child(prefix, spec, kinds[spec.key]!)
       }
     }
   }
 
-  private innerFactory(): Dispatcher.Factory<Request, string, string> {
+  /** A level's options as the history's configuration says (an option left `undefined` is off). */
+  private levelOptions(
+    name: string,
+    capacity: number,
+    timeout: number | undefined,
+    maxChildren: number | undefined,
+    overflowWait: number | undefined
+  ): Dispatcher.Options {
+    const restart = restartSchedules[this.config.restart]
     return {
-      keyOf: (r) => {
-        if (r.badInner) throw new Error(`keyOf: no downstream key for #${r.id}`)
-        return r.inner
-      },
-      spawn: (spec) => {
-        if (this.poisoned.delete(`g/${spec.key}`)) throw new Error(`spawn: cannot build g/${spec.key}`)
-        return this.child("g/", spec, innerKinds[spec.key]!)
-      }
+      name,
+      mailboxCapacity: capacity,
+      ...(timeout === undefined ? {} : { requestTimeout: timeout }),
+      ...(restart === undefined ? {} : { restart }),
+      ...(maxChildren === undefined ? {} : { maxChildren }),
+      ...(overflowWait === undefined ? {} : { overflow: { wait: overflowWait } })
     }
   }
 
@@ -261,15 +268,12 @@ export class Real {
             }
           )
         case "down": {
-          const restart = restartSchedules[self.config.restart]
-          return yield* Dispatcher.runChild(spec, self.innerFactory(), {
-            name: "inner",
-            mailboxCapacity: self.config.innerCapacity,
-            ...(self.config.innerTimeout === undefined ? {} : { requestTimeout: self.config.innerTimeout }),
-            ...(restart === undefined ? {} : { restart }),
-            ...(self.config.innerMaxChildren === undefined ? {} : { maxChildren: self.config.innerMaxChildren }),
-            ...(self.config.innerOverflowWait === undefined ? {} : { overflow: { wait: self.config.innerOverflowWait } })
-          })
+          const c = self.config
+          return yield* Dispatcher.runChild(
+            spec,
+            self.factory("inner"),
+            self.levelOptions("inner", c.innerCapacity, c.innerTimeout, c.innerMaxChildren, c.innerOverflowWait)
+          )
         }
       }
     })
