@@ -15,7 +15,7 @@ import { fileURLToPath } from "node:url"
 import { Effect, Exit } from "effect"
 import { Dispatcher } from "effect-dispatcher"
 import { place } from "../src/internal/dispatcher.js"
-import { coreOf } from "../src/internal/root.js"
+import type { DispatcherImpl } from "../src/internal/root.js"
 import { rejectedOn } from "./peers/rejected.js"
 
 const steps = {
@@ -61,7 +61,7 @@ const runStep = (step: Step) =>
     }, { mailboxCapacity: 1 })
     yield* Dispatcher.send(dispatcher, "hot")
     yield* Dispatcher.send(dispatcher, "hot")
-    const core = coreOf(dispatcher)
+    const core = (dispatcher as unknown as DispatcherImpl<any, any, any>).core
     switch (step) {
       case "a succeeded Exit":
         return yield* measure(() => succeeded)

@@ -11,12 +11,11 @@ import { Effect as E, Layer as L } from "effect"
 import { dual } from "effect/Function"
 import type * as DispatchErrors from "./DispatchError.js"
 import * as configs from "./internal/config.js"
-import * as internal from "./internal/dispatcher.js"
 import * as metered from "./internal/metrics.js"
 import * as downstream from "./internal/downstream.js"
+import * as handle from "./internal/handle.js"
 import * as root from "./internal/root.js"
 import * as served from "./internal/serve.js"
-import * as snapshots from "./internal/snapshots.js"
 import * as testing from "./internal/testChild.js"
 
 export {
@@ -314,8 +313,115 @@ export interface ServeOptions {
  * @category models
  */
 export interface Dispatcher<in Req, out Res = void, out E = never> extends Pipeable.Pipeable {
-  readonly [root.TypeId]: Dispatcher.Variance<Req, Res, E>
+  readonly [TypeId]: Dispatcher.Variance<Req, Res, E>
 }
+
+/**
+ * The type id of every `Dispatcher` handle.
+ *
+ * @example
+ * ```ts
+ * import { Dispatcher } from "effect-dispatcher"
+ *
+ * const isDispatcher = (u: unknown): u is Dispatcher.Dispatcher<unknown, unknown, unknown> =>
+ *   typeof u === "object" && u !== null && Dispatcher.TypeId in u
+ * ```
+ *
+ * @since 0.1.0
+ * @category type ids
+ */
+export const TypeId: typeof handle.TypeId = handle.TypeId
+
+/**
+ * The type id of every `Dispatcher` handle.
+ *
+ * @example
+ * ```ts
+ * import type { Dispatcher } from "effect-dispatcher"
+ *
+ * type Id = Dispatcher.TypeId // "~effect-dispatcher/Dispatcher"
+ * ```
+ *
+ * @since 0.1.0
+ * @category type ids
+ */
+export type TypeId = typeof TypeId
+
+/**
+ * What a handle does when `send`, `call`, `shutdown`, `awaitStop`, `stats`,
+ * `children` or `tree` is asked of it. `Dispatcher.make` and `Dispatcher.layer`
+ * give handles backed by the in-process dispatcher; `Sharded.layer` gives one
+ * backed by a cluster; `fromImplementation` wraps one of your own (a test
+ * double, say), and every function of this module works on it unchanged.
+ *
+ * @example
+ * ```ts
+ * import { Deferred, Effect } from "effect"
+ * import { Dispatcher } from "effect-dispatcher"
+ *
+ * const stats: Dispatcher.Stats = {
+ *   live: 0, spawned: 0, successors: 0, failures: 0, accepted: 0, withdrawn: 0,
+ *   rejected: { tooManyRequests: 0, unavailable: 0, requestTimeout: 0, childFailed: 0 }
+ * }
+ * const upper: Dispatcher.Implementation<string, string> = {
+ *   name: "upper",
+ *   send: (request) =>
+ *     Effect.gen(function*() {
+ *       const answer = yield* Deferred.make<string, Dispatcher.DispatchError>()
+ *       yield* Deferred.succeed(answer, request.toUpperCase())
+ *       return answer
+ *     }),
+ *   call: (request) => Effect.succeed(request.toUpperCase()),
+ *   shutdown: Effect.void,
+ *   awaitStop: Effect.void,
+ *   stats: Effect.succeed(stats),
+ *   children: Effect.succeed([]),
+ *   tree: Effect.succeed({ name: "upper", path: "upper", stats, children: [] })
+ * }
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Implementation<Req, Res = void, E = never> {
+  /** its name in messages */
+  readonly name: string
+  readonly send: (
+    request: Req
+  ) => Effect.Effect<
+    Deferred.Deferred<Res, E | DispatchError>,
+    DispatchErrors.TooManyRequests | DispatchErrors.Unavailable
+  >
+  readonly call: (request: Req) => Effect.Effect<Res, E | DispatchError>
+  readonly shutdown: Effect.Effect<void>
+  readonly awaitStop: Effect.Effect<void>
+  readonly stats: Effect.Effect<Stats>
+  readonly children: Effect.Effect<ReadonlyArray<ChildInfo>>
+  readonly tree: Effect.Effect<Tree>
+}
+
+/**
+ * A handle backed by an implementation of your own: `send`, `call`, `stats`
+ * and the rest of this module ask it. For test doubles, and for other
+ * back-ends (the `Sharded` module is built this way).
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Dispatcher } from "effect-dispatcher"
+ *
+ * declare const implementation: Dispatcher.Implementation<string, string>
+ *
+ * const handle = Dispatcher.fromImplementation(implementation)
+ * const answer = Dispatcher.call(handle, "hello")
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const fromImplementation = <Req, Res = void, E = never>(
+  implementation: Implementation<Req, Res, E>
+): Dispatcher<Req, Res, E> => new handle.Handle(implementation)
 
 /**
  * Types that belong to `Dispatcher`.
@@ -716,7 +822,10 @@ export const send: {
     Deferred.Deferred<Res, E | DispatchError>,
     DispatchErrors.TooManyRequests | DispatchErrors.Unavailable
   >
-} = dual(2, root.send)
+} = dual(2, <Req, Res, E>(self: Dispatcher<Req, Res, E>, request: Req) => {
+  const implementation = handle.implementationOf(self)
+  return E.isEffect(implementation) ? implementation : implementation.send(request)
+})
 
 /**
  * `send`, then wait for the answer.
@@ -739,7 +848,20 @@ export const send: {
 export const call: {
   <Req>(request: Req): <Res, E>(self: Dispatcher<Req, Res, E>) => Effect.Effect<Res, E | DispatchError>
   <Req, Res, E>(self: Dispatcher<Req, Res, E>, request: Req): Effect.Effect<Res, E | DispatchError>
-} = dual(2, root.call)
+} = dual(2, <Req, Res, E>(self: Dispatcher<Req, Res, E>, request: Req) => {
+  const implementation = handle.implementationOf(self)
+  return E.isEffect(implementation) ? implementation : implementation.call(request)
+})
+
+/** What a handle's implementation gives, or the defect for something that is not a handle. */
+const asked = <A>(
+  self: Dispatcher<any, any, any>,
+  ask: (implementation: Implementation<any, any, any>) => Effect.Effect<A>
+): Effect.Effect<A> =>
+  E.suspend(() => {
+    const implementation = handle.implementationOf(self)
+    return E.isEffect(implementation) ? implementation : ask(implementation)
+  })
 
 /**
  * Stop a root explicitly, the same as closing its Scope: end every mailbox,
@@ -760,7 +882,7 @@ export const call: {
  * @category lifecycle
  */
 export const shutdown = (self: Dispatcher<any, any, any>): Effect.Effect<void> =>
-  E.suspend(() => internal.stop(root.coreOf(self)))
+  asked(self, (implementation) => implementation.shutdown)
 
 /**
  * Wait until a root has stopped (Go: `Wait4Stop`); add `Effect.timeout` for a
@@ -781,7 +903,7 @@ export const shutdown = (self: Dispatcher<any, any, any>): Effect.Effect<void> =
  * @category lifecycle
  */
 export const awaitStop = (self: Dispatcher<any, any, any>): Effect.Effect<void> =>
-  E.suspend(() => internal.awaitStopped(root.coreOf(self)))
+  asked(self, (implementation) => implementation.awaitStop)
 
 /**
  * A ready-made child body: take requests in order and answer each with the
@@ -852,7 +974,7 @@ export const testChild: <Req, Res = void, E = never>(
  * @category observability
  */
 export const stats = (self: Dispatcher<any, any, any>): Effect.Effect<Stats> =>
-  E.sync(() => snapshots.stats(root.coreOf(self)))
+  asked(self, (implementation) => implementation.stats)
 
 /**
  * The dispatcher and every dispatcher below it (`runChild`), as one snapshot:
@@ -872,7 +994,7 @@ export const stats = (self: Dispatcher<any, any, any>): Effect.Effect<Stats> =>
  * @category observability
  */
 export const tree = (self: Dispatcher<any, any, any>): Effect.Effect<Tree> =>
-  E.sync(() => snapshots.tree(root.coreOf(self)))
+  asked(self, (implementation) => implementation.tree)
 
 /**
  * The live children: key, mailbox size and incarnation.
@@ -891,4 +1013,4 @@ export const tree = (self: Dispatcher<any, any, any>): Effect.Effect<Tree> =>
  * @category observability
  */
 export const children = (self: Dispatcher<any, any, any>): Effect.Effect<ReadonlyArray<ChildInfo>> =>
-  E.sync(() => snapshots.children(root.coreOf(self)))
+  asked(self, (implementation) => implementation.children)

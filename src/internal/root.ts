@@ -3,24 +3,49 @@ import { pipeArguments } from "effect/Pipeable"
 import type * as Dispatcher from "../Dispatcher.js"
 import { ChildFailed, type DispatchError, type InvalidOptions, type TooManyRequests, type Unavailable } from "../DispatchError.js"
 import { Core } from "./core.js"
-import { place, type Placement, stop, Wait } from "./dispatcher.js"
+import { awaitStopped, place, type Placement, stop, Wait } from "./dispatcher.js"
 import { EnvelopeImpl } from "./envelope.js"
+import { ImplementationId, TypeId, variance } from "./handle.js"
 import { keyOf } from "./keys.js"
 import { Mailboxes } from "./mailbox.js"
 import { resolve } from "./options.js"
 import { waitForRoom } from "./overflow.js"
-
-/** @internal */
-export const TypeId = "~effect-dispatcher/Dispatcher" as const
+import * as snapshots from "./snapshots.js"
 
 /**
- * The opaque handle: a root dispatcher's core.
+ * The in-process root: its handle and its implementation in one object, so
+ * `Dispatcher.call` reaches the routing with one method call.
  *
  * @internal
  */
-export class DispatcherImpl<Req, Res, E> implements Dispatcher.Dispatcher<Req, Res, E> {
+export class DispatcherImpl<Req, Res, E> implements Dispatcher.Dispatcher<Req, Res, E>, Dispatcher.Implementation<Req, Res, E> {
   readonly [TypeId]: Dispatcher.Dispatcher.Variance<Req, Res, E> = variance
+  readonly [ImplementationId]: Dispatcher.Implementation<Req, Res, E> = this
   constructor(readonly core: Core) {}
+  get name(): string {
+    return this.core.options.name
+  }
+  send(request: Req): Effect.Effect<Deferred.Deferred<Res, E | DispatchError>, TooManyRequests | Unavailable> {
+    return routed(this.core, request, "Dispatcher.send", sent)
+  }
+  call(request: Req): Effect.Effect<Res, E | DispatchError> {
+    return routed(this.core, request, "Dispatcher.call", answered)
+  }
+  get shutdown(): Effect.Effect<void> {
+    return stop(this.core)
+  }
+  get awaitStop(): Effect.Effect<void> {
+    return awaitStopped(this.core)
+  }
+  get stats(): Effect.Effect<Dispatcher.Stats> {
+    return Effect.sync(() => snapshots.stats(this.core))
+  }
+  get children(): Effect.Effect<ReadonlyArray<Dispatcher.ChildInfo>> {
+    return Effect.sync(() => snapshots.children(this.core))
+  }
+  get tree(): Effect.Effect<Dispatcher.Tree> {
+    return Effect.sync(() => snapshots.tree(this.core))
+  }
   pipe() {
     return pipeArguments(this, arguments)
   }
@@ -34,12 +59,6 @@ export class DispatcherImpl<Req, Res, E> implements Dispatcher.Dispatcher<Req, R
     return this.toJSON()
   }
 }
-
-const variance = {
-  _Req: (_: any) => _,
-  _Res: (_: never) => _,
-  _E: (_: never) => _
-} as any
 
 /** @internal */
 export const make = <Req, Res, E, R>(
@@ -55,45 +74,14 @@ export const make = <Req, Res, E, R>(
     return new DispatcherImpl<Req, Res, E>(core)
   })
 
-/** @internal */
-export const coreOf = (self: Dispatcher.Dispatcher<any, any, any>): Core => {
-  if (!(self instanceof DispatcherImpl)) {
-    throw new TypeError(`expected a Dispatcher made by Dispatcher.make or Dispatcher.layer, got ${String(self)}`)
-  }
-  return self.core
-}
-
-/**
- * Route in the caller's fiber: key, registry, spawn or wake the child, offer,
- * all in one synchronous step.
- *
- * @internal
- */
-export const send = <Req, Res, E>(
-  self: Dispatcher.Dispatcher<Req, Res, E>,
-  request: Req
-): Effect.Effect<Deferred.Deferred<Res, E | DispatchError>, TooManyRequests | Unavailable> =>
-  routed(self, request, "Dispatcher.send", sent)
-
-/**
- * `send`, then wait for the answer; one span covers both.
- *
- * @internal
- */
-export const call = <Req, Res, E>(
-  self: Dispatcher.Dispatcher<Req, Res, E>,
-  request: Req
-): Effect.Effect<Res, E | DispatchError> => routed(self, request, "Dispatcher.call", answered)
-
 /** Place the request, then `finish` with the placement; in a span named `span` when a tracer is installed. */
 const routed = <A, E>(
-  self: Dispatcher.Dispatcher<any, any, any>,
+  core: Core,
   request: unknown,
   span: string,
   finish: (core: Core, placement: Placement) => Effect.Effect<A, E>
 ): Effect.Effect<A, E> =>
   Effect.withFiber((fiber) => {
-    const core = coreOf(self)
     const key = keyOf(core.factory, request)
     if (typeof key !== "string") return key
     if (traced(fiber)) {
