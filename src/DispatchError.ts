@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import { Schema } from "effect"
+import { Cause, Schema } from "effect"
 
 /**
  * The child's mailbox held `capacity` requests, so this one was refused at
@@ -96,6 +96,18 @@ export class RequestTimeout extends Schema.TaggedError<RequestTimeout>()("Reques
   }
 }
 
+/** The first defect or error of a cause, in one line. */
+const reasonOf = (cause: unknown): string | undefined => {
+  const error = Cause.isCause(cause) ? Cause.squash(cause) : cause
+  if (error === undefined) return undefined
+  if (error instanceof Error) return `${error.name}: ${error.message}`.split("\n")[0]
+  try {
+    return typeof error === "string" ? error : JSON.stringify(error) ?? String(error)
+  } catch {
+    return String(error)
+  }
+}
+
 /**
  * The child serving `key` failed and could not answer: either its restart
  * schedule gave up (every waiting request gets this, with the last cause), or
@@ -123,7 +135,8 @@ export class ChildFailed extends Schema.TaggedError<ChildFailed>()("ChildFailed"
   cause: Schema.Unknown
 }) {
   override get message(): string {
-    return `the child serving "${this.key}" failed and was not restarted`
+    const reason = reasonOf(this.cause)
+    return `the child serving "${this.key}" failed${reason === undefined ? "" : `: ${reason}`}`
   }
 }
 

@@ -242,7 +242,8 @@ export interface Factory<Req, Res = void, E = never, R = never> {
  *   overflow: { wait: "50 millis" },
  *   requestTimeout: "3 seconds",
  *   restart: Schedule.exponential("20 millis").pipe(Schedule.upTo({ times: 5 })),
- *   maxChildren: 10_000
+ *   maxChildren: 10_000,
+ *   shutdownTimeout: "30 seconds"
  * }
  * ```
  *
@@ -258,10 +259,32 @@ export interface Options {
   readonly overflow?: "reject" | { readonly wait: Duration.Input }
   /** A request's whole budget from acceptance; at its deadline it is answered `RequestTimeout` */
   readonly requestTimeout?: Duration.Input
-  /** Paces successors of failing children; default exponential from 10 ms, capped at 1 s, ten failures */
+  /**
+   * Paces successors of failing children; default exponential from 10 ms,
+   * capped at 1 s, ten failures. A child that dies before it took a request
+   * (a defect at its start) is not restarted: it would die the same way. A
+   * schedule without delays (`Schedule.forever`) respawns a failing child on
+   * every turn of the event loop, a core's worth of work for as long as it
+   * fails (the log says so at the first ten failures, then at every power of
+   * ten): give it a delay (`Schedule.spaced`) and a limit.
+   */
   readonly restart?: Schedule.Schedule<unknown, unknown>
-  /** A cap on live children; the least recently used idle one is passivated to make room */
+  /**
+   * A cap on live children, held at every moment (children still ending count):
+   * a new key passivates the least recently used idle child and its own child
+   * starts once that one has ended; when every child has work waiting, the new
+   * key's request fails `TooManyRequests`.
+   */
   readonly maxChildren?: number
+  /**
+   * How long a stop waits for children to end by themselves; default: as long
+   * as it takes (the seed's behaviour). Past it, the children still running
+   * are interrupted, at every level below, and what they held or left in their
+   * mailboxes is answered `Unavailable`. It defuses a child that never ends: a
+   * handler stuck for ever, or a child that `call`s its own key (it waits on
+   * itself, a deadlock that a `requestTimeout` also breaks).
+   */
+  readonly shutdownTimeout?: Duration.Input
 }
 
 /**
@@ -865,8 +888,14 @@ const asked = <A>(
 
 /**
  * Stop a root explicitly, the same as closing its Scope: end every mailbox,
- * wait for every child, answer what is left `Unavailable`. Idempotent; returns
- * once stopped.
+ * wait for every child (up to `shutdownTimeout`, if set), answer what is left
+ * `Unavailable`. Idempotent; returns once stopped.
+ *
+ * Called from inside one of the dispatcher's own children, at any depth and
+ * however wrapped (in `Effect.scoped`, nested scopes, a forked fiber, or by
+ * closing the Scope the dispatcher was made in), it begins the stop and
+ * returns at once: waiting would be waiting for itself. That child is then
+ * stopped like the others (its mailbox ends; it finishes what it holds).
  *
  * @example
  * ```ts
@@ -932,6 +961,31 @@ export const serve: <Req, Res, E, R>(
   handler: (request: Req, key: Key) => Effect.Effect<Res, E, R>,
   options?: ServeOptions
 ) => Effect.Effect<void, never, R> = served.serve
+
+/**
+ * `serve` as a ready `spawn`, with its options checked when the factory is
+ * built rather than when a child starts: a bad `idleTimeToLive` or `onStop`
+ * makes `make`, `layer` or `runChild` fail `InvalidOptions` naming it, before
+ * any request is accepted.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Dispatcher } from "effect-dispatcher"
+ *
+ * const sessions: Dispatcher.Factory<string, number> = {
+ *   keyOf: (user) => user,
+ *   spawn: Dispatcher.serveWith((user: string) => Effect.succeed(user.length), { idleTimeToLive: "15 seconds" })
+ * }
+ * ```
+ *
+ * @since 0.1.0
+ * @category children
+ */
+export const serveWith: <Req, Res, E, R>(
+  handler: (request: Req, key: Key) => Effect.Effect<Res, E, R>,
+  options?: ServeOptions
+) => (child: ChildSpec<Req, Res, E>) => Effect.Effect<void, never, R> = served.serveWith
 
 /**
  * Go's `NewChildSpec4Test`: a `ChildSpec` with no dispatcher behind it, to

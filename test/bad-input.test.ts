@@ -8,7 +8,7 @@ import { Cause, Context, Deferred, Effect, Exit, Fiber, Layer, Queue, Schedule, 
 import { Dispatcher } from "effect-dispatcher"
 import { readFileSync } from "node:fs"
 import { gatedServe } from "./support/harness.js"
-import { quiet, withEnv } from "./support/logs.js"
+import { captureLogs, quiet, withEnv } from "./support/logs.js"
 
 // -----------------------------------------------------------------------------
 // How an outcome is written
@@ -211,7 +211,7 @@ const rows: ReadonlyArray<Row> = [
     entry: "make",
     input: "`{ mailboxCapacityy: 3 }` (unknown option)",
     outcome:
-      "fails InvalidOptions: mailboxCapacityy: unknown option (known: mailboxCapacity, name, overflow, requestTimeout, restart, maxChildren)",
+      "fails InvalidOptions: mailboxCapacityy: unknown option (known: mailboxCapacity, name, overflow, requestTimeout, restart, maxChildren, shutdownTimeout)",
     run: makeWith({ mailboxCapacityy: 3 })
   },
   {
@@ -264,7 +264,7 @@ const rows: ReadonlyArray<Row> = [
   {
     entry: "make",
     input: "a `keyOf` that returns `5`",
-    outcome: "dies TypeError: keyOf must return a string key, but returned number 5",
+    outcome: "dies TypeError: keyOf returned 5 for request \"a\": a key must be a string",
     run: Effect.gen(function*() {
       const d = yield* Dispatcher.make<string, string>({ keyOf: () => 5 as unknown as string, spawn: echo.spawn })
       return yield* observe(Dispatcher.send(d, "a"))
@@ -285,17 +285,20 @@ const rows: ReadonlyArray<Row> = [
     entry: "make",
     input: "a `spawn` that throws while building its effect",
     outcome:
-      "a child that died: its successor is paced by `restart`; once `restart` gives up, the request fails `ChildFailed` with the thrown error as its cause",
+      "a child that died before it took a request: not restarted (it would die the same way), logged once; the request fails `ChildFailed` with the thrown error as its cause",
     check: Effect.gen(function*() {
+      let spawns = 0
       const d = yield* Dispatcher.make<string, string>({
         keyOf: (s) => s,
         spawn: () => {
+          spawns++
           throw new Error("cannot build")
         }
-      }, { restart: Schedule.recurs(0) })
+      })
       const error = yield* Effect.flip(Dispatcher.call(d, "a"))
       assert.strictEqual(error._tag, "ChildFailed")
       assert.match(String((error as Dispatcher.ChildFailed).cause), /cannot build/)
+      assert.strictEqual(spawns, 1)
     }).pipe(quiet)
   },
   // --- layer -----------------------------------------------------------------
@@ -333,7 +336,8 @@ const rows: ReadonlyArray<Row> = [
     ["OVERFLOW_WAIT", "-1 seconds", "Expected a duration of zero or more (e.g. \"100 millis\")"],
     ["REQUEST_TIMEOUT", "0 millis", "Expected a positive duration (e.g. \"3 seconds\")"],
     ["REQUEST_TIMEOUT", "soon", "Expected a valid Duration string"],
-    ["MAX_CHILDREN", "-3", "Expected a value greater than 0"]
+    ["MAX_CHILDREN", "-3", "Expected a value greater than 0"],
+    ["SHUTDOWN_TIMEOUT", "-1 seconds", "Expected a duration of zero or more (e.g. \"30 seconds\")"]
   ] as const).map(([variable, value, expected]): Row => ({
     entry: "layerConfig",
     input: `\`DISPATCHER_${variable}=${value}\``,
@@ -591,17 +595,86 @@ const rows: ReadonlyArray<Row> = [
   })),
   {
     entry: "make",
-    input: "a `spawn` that returns something other than an Effect",
-    outcome: "the child dies with a `TypeError` naming the key; restarts are paced and give up with `ChildFailed`",
-    check: Effect.gen(function*() {
-      const d = yield* Dispatcher.make<string, string>({ keyOf: (s) => s, spawn: () => undefined as never }, {
-        restart: Schedule.recurs(1)
-      })
-      const error = yield* Effect.flip(Dispatcher.call(d, "a"))
-      assert.strictEqual(error._tag, "ChildFailed")
-      assert.match(String((error as Dispatcher.ChildFailed).cause), /spawn must return an Effect/)
+    input: "a `spawn` that returns `undefined` instead of an Effect",
+    outcome:
+      "fails ChildFailed: the child serving \"a\" failed: TypeError: spawn for key \"a\" returned undefined, not an Effect; return an Effect (Effect.void for nothing)",
+    run: Effect.gen(function*() {
+      const d = yield* Dispatcher.make<string, string>({ keyOf: (s) => s, spawn: () => undefined as never })
+      return yield* observe(Dispatcher.call(d, "a"))
     }).pipe(quiet)
   },
+  {
+    entry: "make",
+    input: "a `spawn` that returns a Promise",
+    outcome:
+      "fails ChildFailed: the child serving \"a\" failed: TypeError: spawn for key \"a\" returned a Promise, not an Effect; wrap it in Effect.promise (or Effect.tryPromise)",
+    run: Effect.gen(function*() {
+      const d = yield* Dispatcher.make<string, string>({ keyOf: (s) => s, spawn: () => Promise.resolve() as never })
+      return yield* observe(Dispatcher.call(d, "a"))
+    }).pipe(quiet)
+  },
+  ...([["a Promise", () => Promise.resolve("x"), "a Promise, not an Effect; wrap it in Effect.promise (or Effect.tryPromise)"], [
+    "`undefined`",
+    () => undefined,
+    "undefined, not an Effect; return an Effect (Effect.void for nothing)"
+  ], ["a plain value", () => "x", "\"x\", not an Effect; wrap it in Effect.succeed (or Effect.sync)"]] as const).map((
+    [what, handler, said]
+  ): Row => ({
+    entry: "serve",
+    input: `a handler that returns ${what} instead of an Effect`,
+    outcome:
+      `fails ChildFailed: the child serving "a" failed: TypeError: the handler for key "a" returned ${said}`,
+    run: Effect.suspend(() => {
+      const logs = captureLogs()
+      return Effect.gen(function*() {
+      const d = yield* Dispatcher.make<string, string>({
+        keyOf: () => "a",
+        spawn: (child) => Dispatcher.serve(child, (s) => (s === "good" ? Effect.succeed(s) : handler() as never))
+      })
+      const first = yield* observe(Dispatcher.call(d, "bad"))
+      // said once in the log; the child goes on serving
+      assert.strictEqual(yield* observe(Dispatcher.call(d, "bad")), first)
+      assert.strictEqual(yield* Dispatcher.call(d, "good"), "good")
+      assert.strictEqual(logs.entries.filter((e) => e.level === "Warn").length, 1)
+      const stats = yield* Dispatcher.stats(d)
+      assert.deepStrictEqual([stats.spawned, stats.failures, stats.rejected.childFailed], [1, 0, 2])
+      return first
+    }).pipe(Effect.provide(logs.layer))
+    })
+  })),
+  {
+    entry: "make",
+    input: "`spawn: Dispatcher.serveWith(handler, { idleTimeToLive: 0 })`",
+    outcome:
+      "fails InvalidOptions: factory.spawn (serveWith): idleTimeToLive: expected a positive duration (e.g. \"15 seconds\"), got 0",
+    run: observe(Effect.scoped(Dispatcher.make({ keyOf: (s: string) => s, spawn: Dispatcher.serveWith(Effect.succeed, { idleTimeToLive: 0 }) })))
+  },
+  {
+    entry: "serve",
+    input: "`{ idleTimeToLive: -1 }` in a dispatcher's child",
+    outcome:
+      "the child dies of `InvalidOptions` before it took a request: not restarted, logged once; the request fails `ChildFailed` naming the option and the value",
+    check: Effect.gen(function*() {
+      let spawns = 0
+      const d = yield* Dispatcher.make<string, string>({
+        keyOf: (s) => s,
+        spawn: (child) => {
+          spawns++
+          return Dispatcher.serve(child, Effect.succeed, { idleTimeToLive: -1 })
+        }
+      })
+      const error = yield* Effect.flip(Dispatcher.call(d, "a"))
+      assert.strictEqual(error.message, "the child serving \"a\" failed: InvalidOptions: idleTimeToLive: expected a positive duration (e.g. \"15 seconds\"), got -1")
+      assert.strictEqual(spawns, 1)
+    }).pipe(quiet)
+  },
+  ...([["-1", -1], ["\"soon\"", "soon"], ["NaN", NaN]] as const).map(([text, value]): Row => ({
+    entry: "make",
+    input: `\`{ shutdownTimeout: ${text} }\``,
+    outcome:
+      `fails InvalidOptions: shutdownTimeout: expected a duration of zero or more (e.g. "30 seconds"), got ${text}`,
+    run: makeWith({ shutdownTimeout: value })
+  })),
   {
     entry: "make",
     input: "a child whose finalizer dies",

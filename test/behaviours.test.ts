@@ -358,10 +358,12 @@ describe("8. Failing children", () => {
       yield* TestClock.adjust("10 millis")
       const a2 = yield* nextChild
       assert.strictEqual(a2.key, "a")
+      // it takes the first request, then dies holding it: that one is answered ChildFailed
+      assert.strictEqual((yield* a2.take).request.n, 1)
       yield* a2.end(Exit.die(new Error("kaput")))
       yield* TestClock.adjust("20 millis")
       const a3 = yield* nextChild
-      assert.strictEqual((yield* a3.take).request.n, 1)
+      assert.strictEqual((yield* a3.take).request.n, 2)
       yield* b.takeAndAnswer("fine")
       assert.strictEqual(yield* Deferred.await(sibling), "fine")
       const warnings = logs.entries.filter((e) => e.level === "Warn")
@@ -432,8 +434,9 @@ describe("9. Bad input", () => {
       assert.strictEqual(yield* Dispatcher.call(d, rq("g", "good")), "good")
     }).pipe(Effect.scoped))
 
-  it.effect("a spawn that throws while building its effect is handled like a child that died", () =>
-    Effect.gen(function*() {
+  it.effect("a spawn that throws while building its effect is handled like a child that died: at its start, so not restarted", () => {
+    const logs = captureLogs()
+    return Effect.gen(function*() {
       let calls = 0
       const d = yield* Dispatcher.make<Rq, string, string>({
         keyOf: (r) => r.group,
@@ -442,12 +445,19 @@ describe("9. Bad input", () => {
           return echo().spawn(child)
         }
       })
-      const answer = yield* Dispatcher.send(d, rq("a", "t", 1))
-      yield* TestClock.adjust("10 millis")
-      assert.strictEqual(yield* Deferred.await(answer), "echo:a:t:1")
+      // it would die the same way again: the waiting request is answered at once, without a restart
+      const error = yield* Effect.flip(Dispatcher.call(d, rq("a", "t", 1)))
+      assert.instanceOf(error, Dispatcher.ChildFailed)
+      assert.match(error.message, /the child serving "a" failed: Error: cannot build/)
+      assert.deepStrictEqual(logs.entries.filter((e) => e.level === "Warn").map((e) => [e.message].flat()[0]), [
+        "child died before it took a request; not restarted (it would die the same way)"
+      ])
+      // the key was forgotten: the next request spawns anew
+      assert.strictEqual(yield* Dispatcher.call(d, rq("a", "t", 2)), "echo:a:t:2")
       const stats = yield* Dispatcher.stats(d)
-      assert.deepStrictEqual([stats.failures, stats.successors], [1, 1])
-    }).pipe(Effect.scoped))
+      assert.deepStrictEqual([stats.failures, stats.successors, stats.spawned, stats.rejected.childFailed], [1, 0, 2, 1])
+    }).pipe(Effect.scoped, Effect.provide(logs.layer))
+  })
 })
 
 describe("10. Downstream answers", () => {

@@ -399,30 +399,38 @@ describe("maxChildren", () => {
       yield* endAll
     }).pipe(Effect.scoped))
 
-  it.effect("a request for a passivating key waits for the old child to end, then a new one serves it", () =>
+  it.effect("a new key's child starts once the child passivated for it has ended: the cap holds at every moment", () =>
     Effect.gen(function*() {
-      const { d, endAll, nextChild } = yield* fakeGroups({ maxChildren: 1 })
+      const { d, endAll, nextChild, unclaimed } = yield* fakeGroups({ maxChildren: 1 })
       const a1 = yield* Dispatcher.send(d, rq("a", "", 1))
       const a = yield* nextChild
       yield* a.takeAndAnswer("a1")
       assert.strictEqual(yield* Deferred.await(a1), "a1")
-      yield* Dispatcher.send(d, rq("b", "", 1)) // passivates a: its mailbox ends, it finishes what it holds
-      const b = yield* nextChild
+      const b1 = yield* Dispatcher.send(d, rq("b", "", 1)) // passivates a: its mailbox ends, it finishes what it holds
+      yield* settle
       assert.strictEqual((yield* Effect.exit(a.take))._tag, "Failure", "a's mailbox has ended")
-      // b is busy: a request for a (still ending) must wait for room; here it is refused
+      // a still lives (this fake child ends only when told): b waits for its place
+      assert.strictEqual(yield* unclaimed, 0)
+      assert.deepStrictEqual((yield* Dispatcher.children(d)).map((c) => c.key), ["a"])
+      assert.strictEqual((yield* Dispatcher.stats(d)).live, 1)
+      // every place is taken by a key with work: a request for a (still ending) is refused
       const refused = yield* Effect.flip(Dispatcher.send(d, rq("a", "", 2)))
       assert.strictEqual(refused._tag, "TooManyRequests")
-      yield* b.takeAndAnswer("b1")
-      const a2 = yield* Dispatcher.send(d, rq("a", "", 3)) // b is idle now: passivated to revive a
       yield* a.end()
+      const b = yield* nextChild
+      assert.strictEqual(b.key, "b")
+      yield* b.takeAndAnswer("b1")
+      assert.strictEqual(yield* Deferred.await(b1), "b1")
+      const a3 = yield* Dispatcher.send(d, rq("a", "", 3)) // b is idle now: passivated to make room for a
+      yield* b.end()
       const aAgain = yield* nextChild
       assert.strictEqual(aAgain.key, "a")
       assert.deepStrictEqual(yield* aAgain.takeAndAnswer("a3"), rq("a", "", 3))
-      assert.strictEqual(yield* Deferred.await(a2), "a3")
+      assert.strictEqual(yield* Deferred.await(a3), "a3")
       yield* endAll
     }).pipe(Effect.scoped))
 
-  it.effect("live children never exceed the cap by more than the children already stopping", () =>
+  it.effect("live children never exceed the cap, even while passivated ones take their time to stop", () =>
     Effect.gen(function*() {
       const gate = yield* Deferred.make<void>()
       let live = 0
@@ -439,14 +447,20 @@ describe("maxChildren", () => {
             () => Effect.andThen(Deferred.await(gate), Effect.sync(() => live--))
           ).pipe(Effect.andThen(Dispatcher.serve(child, (r) => Effect.succeed(`${r.n}`))))
       }, { maxChildren: 4 })
-      for (let i = 0; i < 20; i++) yield* Dispatcher.call(d, rq(`k${i}`, "", i))
+      // twenty new keys in one synchronous burst
+      const calls: Array<Fiber.Fiber<Exit.Exit<string, unknown>>> = []
+      for (let i = 0; i < 20; i++) calls.push(yield* Effect.forkChild(Effect.exit(Dispatcher.call(d, rq(`k${i}`, "", i)))))
       yield* settle
-      assert.strictEqual(peak, 20, "16 are stopping, 4 serve")
-      const serving = (yield* Dispatcher.children(d)).length
-      assert.isAtMost(serving, 20)
+      // four serve; four are stopping, and the four keys passivated for wait for their places
+      assert.strictEqual(peak, 4)
+      assert.strictEqual((yield* Dispatcher.stats(d)).live, 4)
       yield* Deferred.succeed(gate, undefined)
-      yield* settle
-      assert.strictEqual(live, 4)
+      const exits = yield* Effect.forEach(calls, Fiber.join)
+      assert.strictEqual(peak, 4)
+      // the rest found every place taken by a key with work: refused, not queued
+      const refused = exits.filter((e) => e._tag === "Failure").length
+      assert.strictEqual(refused, 12)
+      assert.strictEqual(exits.length - refused, 8)
     }).pipe(Effect.scoped))
 })
 

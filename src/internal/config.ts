@@ -10,7 +10,8 @@ const duration = (valid: (millis: number) => boolean, expected: string) =>
 
 /**
  * The options as configuration: `PREFIX_MAILBOX_CAPACITY`, `PREFIX_NAME`,
- * `PREFIX_OVERFLOW_WAIT`, `PREFIX_REQUEST_TIMEOUT`, `PREFIX_MAX_CHILDREN`, each
+ * `PREFIX_OVERFLOW_WAIT`, `PREFIX_REQUEST_TIMEOUT`, `PREFIX_MAX_CHILDREN`,
+ * `PREFIX_SHUTDOWN_TIMEOUT`, each
  * optional and validated with Schema; a bad value is a `ConfigError` whose
  * path names the variable.
  *
@@ -27,14 +28,18 @@ export const config = (prefix = "DISPATCHER"): Config.Config<Dispatcher.Options>
     requestTimeout: Config.option(
       Config.schema(duration((ms) => ms > 0, "a positive duration (e.g. \"3 seconds\")"), at("REQUEST_TIMEOUT"))
     ),
-    maxChildren: Config.option(Config.schema(positiveInt, at("MAX_CHILDREN")))
+    maxChildren: Config.option(Config.schema(positiveInt, at("MAX_CHILDREN"))),
+    shutdownTimeout: Config.option(
+      Config.schema(duration((ms) => ms >= 0, "a duration of zero or more (e.g. \"30 seconds\")"), at("SHUTDOWN_TIMEOUT"))
+    )
   }).pipe(
     Config.map((c): Dispatcher.Options => ({
       ...Option.match(c.mailboxCapacity, { onNone: () => ({}), onSome: (mailboxCapacity) => ({ mailboxCapacity }) }),
       ...Option.match(c.name, { onNone: () => ({}), onSome: (name) => ({ name }) }),
       ...Option.match(c.overflowWait, { onNone: () => ({}), onSome: (wait) => ({ overflow: { wait } }) }),
       ...Option.match(c.requestTimeout, { onNone: () => ({}), onSome: (requestTimeout) => ({ requestTimeout }) }),
-      ...Option.match(c.maxChildren, { onNone: () => ({}), onSome: (maxChildren) => ({ maxChildren }) })
+      ...Option.match(c.maxChildren, { onNone: () => ({}), onSome: (maxChildren) => ({ maxChildren }) }),
+      ...Option.match(c.shutdownTimeout, { onNone: () => ({}), onSome: (shutdownTimeout) => ({ shutdownTimeout }) })
     }))
   )
 }

@@ -2,11 +2,10 @@
  * A dispatcher's state: its registry of entries, its counts, its stop, and
  * what it shares with its children (services, clock, timers, mailboxes).
  */
-import { Clock, Context, Deferred, LogLevel, References } from "effect"
+import { Clock, Context, Deferred, type Fiber, LogLevel, References } from "effect"
 import type * as Dispatcher from "../Dispatcher.js"
 import { Deadlines } from "./deadlines.js"
-import { reject } from "./dispatcher.js"
-import type { Entry, RecentEntry } from "./entry.js"
+import { type Entry, type RecentEntry, reject } from "./entry.js"
 import { IdleTimers } from "./idleTimers.js"
 import type { Mailbox, Mailboxes } from "./mailbox.js"
 import * as metrics from "./metrics.js"
@@ -21,6 +20,16 @@ export const Running = 0
 export const Stopping = 1
 /** @internal */
 export const Stopped = 2
+
+/**
+ * The dispatcher whose child the current fiber runs in (the innermost, in a
+ * tree), so a `shutdown` called from inside knows not to wait for itself.
+ *
+ * @internal
+ */
+export const Within = Context.Reference<Core | undefined>("effect-dispatcher/Within", {
+  defaultValue: () => undefined
+})
 
 /** @internal */
 export interface Counters {
@@ -43,12 +52,16 @@ export interface Counters {
 export class Core implements Counters {
   state: typeof Running | typeof Stopping | typeof Stopped = Running
   readonly registry = new Map<string, Entry>()
-  /** entries that count toward `maxChildren` */
+  /** entries that hold a place under `maxChildren`: all but those passivating */
   resident = 0
   /** child fibers alive, restart delays included: a stop waits for all of them */
   fibers = 0
   /** successors waiting out a restart delay, not yet spawned */
   restarting = 0
+  /** new keys waiting for the child passivated for them to end (`Pending`) */
+  pending = 0
+  /** revived keys whose new child waits for the old one to end (`Reviving`) */
+  reviving = 0
   accepted = 0
   withdrawn = 0
   spawned = 0
@@ -67,6 +80,14 @@ export class Core implements Counters {
   routing = false
   /** children running inside a sender's call right now */
   depth = 0
+  /** with `shutdownTimeout`: the timer that interrupts the children still running */
+  forceTimer: Fiber.Fiber<void> | undefined = undefined
+  /** a handler returned something that is not an Effect: said once */
+  warnedNotAnEffect = false
+  /** what children run with: the dispatcher's services, and which dispatcher they are inside */
+  readonly childContext: Context.Context<never>
+  /** the dispatcher this one runs inside, if it is a child's (a downstream level) */
+  readonly outer: Core | undefined
   readonly deadlines: Deadlines | undefined
   idleTimers: IdleTimers | undefined = undefined
   readonly clock: Clock.Clock
@@ -87,6 +108,8 @@ export class Core implements Counters {
     readonly mailboxes: Mailboxes
   ) {
     this.clock = Context.get(context, Clock.Clock)
+    this.outer = Context.get(context, Within)
+    this.childContext = Context.add(context, Within, this)
     this.deadlines = options.requestTimeout === undefined ? undefined : new Deadlines(this.clock, context)
     if (this.deadlines !== undefined) this.deadlines.expire = (envelope) => reject(envelope, "requestTimeout")
     this.annotations = { dispatcher: path }
@@ -104,6 +127,16 @@ export class Core implements Counters {
   retire(): void {
     this.detachMetrics()
   }
+}
+
+/**
+ * Whether a fiber that runs inside `inner` (its `Within`) runs inside `core`'s children.
+ *
+ * @internal
+ */
+export const isInside = (core: Core, inner: Core | undefined): boolean => {
+  for (let at = inner; at !== undefined; at = at.outer) if (at === core) return true
+  return false
 }
 
 /** @internal */

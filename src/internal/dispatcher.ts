@@ -10,14 +10,24 @@
  */
 import { Cause, Context, Deferred, Duration, Effect, Exit, Queue, Schedule, Scope } from "effect"
 import { ChildFailed, type DispatchError, TooManyRequests, Unavailable } from "../DispatchError.js"
-import { type Core, Running, Stopped, Stopping } from "./core.js"
-import { Active, ChildSpecImpl, Entry, Gone, type Holder, Passivating, RecentEntry, Restarting, Reviving } from "./entry.js"
+import { type Core, isInside, Running, Stopped, Stopping, Within } from "./core.js"
+import {
+  Active,
+  ChildSpecImpl,
+  Entry,
+  Gone,
+  type Holder,
+  Passivating,
+  Pending,
+  RecentEntry,
+  reject,
+  Restarting,
+  Reviving
+} from "./entry.js"
+import { contentsOf, headOf, refuseWaitingOffers } from "./effectInternals.js"
+import { notAnEffect } from "./describe.js"
 import { EnvelopeImpl, isAnswered, rejectUnsafe } from "./envelope.js"
 import type { Mailbox } from "./mailbox.js"
-
-/** @internal */
-export const reject = (envelope: EnvelopeImpl<any, any, any>, reason: "unavailable" | "requestTimeout"): boolean =>
-  rejectUnsafe(envelope, reason, (envelope.owner as Entry).exitFor(reason))
 
 // -----------------------------------------------------------------------------
 // Accepting a request
@@ -63,42 +73,32 @@ export const place = (
   if (core.state !== Running) return unavailable(core, key)
   let entry = core.registry.get(key)
   if (entry === undefined) {
-    const evicted = makeRoom(core, undefined)
-    if (evicted === false) return capReached(core, key)
-    if (core.recency === undefined) {
-      entry = new Entry(core, key, core.mailboxes.make())
-    } else {
-      const recent = new RecentEntry(core, key, core.mailboxes.make())
-      core.recency.add(recent)
-      entry = recent
-    }
-    core.registry.set(key, entry)
-    core.resident++
+    const room = makeRoom(core)
+    if (room === false) return capReached(core, key)
+    entry = register(core, key)
     const envelope = envelopeFor(core, entry, request, deferred, outerDeadline, now)
+    // a new mailbox is open and empty: this offer cannot fail
     Queue.offerUnsafe(entry.mailbox, envelope)
     accepted(core, entry, envelope)
-    spawn(core, entry, 0, true)
-    if (evicted !== undefined) endPassivated(core, evicted)
+    if (room === undefined) spawn(core, entry, 0, true)
+    else inherit(core, entry, room)
     return envelope
   }
   let mailbox = entry.mailbox
   let evicted: Entry | undefined
   switch (entry.phase) {
     case Passivating: {
-      const room = makeRoom(core, entry)
+      const room = makeRoom(core)
       if (room === false) return capReached(core, key)
-      evicted = room
-      // its child ends with its own mailbox; a new child takes this one once it has
-      mailbox = entry.more.next = core.mailboxes.make()
-      entry.phase = Reviving
-      core.resident++
+      evicted = revive(core, entry, room)
+      mailbox = entry.extra!.next!
       break
     }
     case Reviving:
       mailbox = entry.extra!.next!
   }
   if (mailbox.messages.length >= core.options.capacity) {
-    // (never with `evicted`: a revived key's mailbox is new)
+    // (never when revived just now: its mailbox is new)
     if (core.options.overflowWait === undefined || core.options.overflowWait <= 0) {
       core.tooManyRequests++
       return entry.exitFor("tooManyRequests")
@@ -111,14 +111,40 @@ export const place = (
     // an idle child may take it straight away, without the mailbox: a router routes it in this call,
     // a serve child answers it if its handler is done at once
     const taken = entry.held?.takeDirect?.(envelope) ?? "refused"
-    if (taken === "refused") Queue.offerUnsafe(mailbox, envelope)
+    if (taken === "refused") enqueue(mailbox, envelope)
     if (taken !== "done") wake(core, entry)
   } else {
     // a revived key: its new child starts once the old one has ended
-    Queue.offerUnsafe(mailbox, envelope)
+    enqueue(mailbox, envelope)
     if (evicted !== undefined) endPassivated(core, evicted)
   }
   return envelope
+}
+
+/** A new key's entry, in the registry (and, with a cap, the most recently used). */
+const register = (core: Core, key: string): Entry => {
+  let entry: Entry
+  if (core.recency === undefined) {
+    entry = new Entry(core, key, core.mailboxes.make())
+  } else {
+    const recent = new RecentEntry(core, key, core.mailboxes.make())
+    core.recency.add(recent)
+    entry = recent
+  }
+  core.registry.set(key, entry)
+  core.resident++
+  return entry
+}
+
+/**
+ * A request into a mailbox the library keeps open while its key can be
+ * placed: it is ended only at a stop (refused above), to passivate (a revived
+ * key gets a new one) or on give-up (the key is forgotten first). A child
+ * that ended its own mailbox anyway (by a cast) has the request answered
+ * rather than lost.
+ */
+const enqueue = (mailbox: Mailbox, envelope: EnvelopeImpl<any, any, any>): void => {
+  if (!Queue.offerUnsafe(mailbox, envelope)) reject(envelope, "unavailable")
 }
 
 /**
@@ -201,18 +227,20 @@ const track = (entry: Entry, envelope: EnvelopeImpl<any, any, any>): void => {
 
 /**
  * Below the cap (`undefined`), or room made by passivating the least recently
- * used idle child (that entry, to end once the caller is done with the
- * registry), or no room (`false`).
+ * used idle child (that entry: its place goes to the caller's key once its
+ * child has ended), or no room (`false`). A passivated entry leaves the
+ * recency list, so the search never walks past children already on their way
+ * out: O(1) amortised unless old keys hold work.
  */
-const makeRoom = (core: Core, reviving: Entry | undefined): Entry | undefined | false => {
+const makeRoom = (core: Core): Entry | undefined | false => {
   if (core.resident < core.options.maxChildren) return undefined
+  // every place is held by a key with no child to passivate: restarting, reviving or pending
+  if (core.resident === core.restarting + core.reviving + core.pending) return false
   for (const entry of core.recency!.fromOldest()) {
-    if (
-      entry !== reviving && entry.phase === Active && entry.fiber !== undefined &&
-      entry.mailbox.messages.length === 0
-    ) {
+    if (entry.phase === Active && entry.fiber !== undefined && entry.mailbox.messages.length === 0) {
       entry.phase = Passivating
       core.resident--
+      core.recency!.remove(entry)
       return entry
     }
   }
@@ -220,16 +248,64 @@ const makeRoom = (core: Core, reviving: Entry | undefined): Entry | undefined | 
 }
 
 /**
- * A passivated child's mailbox ends (it is empty), on the next tick: the child
- * sees `Cause.Done` and ends. Not inside the sender's call, where its end (say,
- * a downstream dispatcher answering its leftovers) would complete other
- * callers inside this one: a concurrent `Effect.forEach` (Effect 4.1) can then
- * run one of its items twice.
+ * A new key takes the place of the child passivated for it: its first child
+ * starts once that one has ended, so live children never outnumber the cap.
+ */
+const inherit = (core: Core, heir: Entry, passivated: Entry): void => {
+  heir.phase = Pending
+  core.pending++
+  passivated.more.heir = heir
+  endPassivated(core, passivated)
+}
+
+/**
+ * A request for a key being passivated: its next child gets a new mailbox and
+ * starts once the old child has ended, in the old child's place. The key the
+ * old child was passivated for now waits for `room` instead (or starts now,
+ * if a place is free).
+ */
+const revive = (core: Core, entry: Entry, room: Entry | undefined): Entry | undefined => {
+  const extra = entry.more
+  extra.next = core.mailboxes.make()
+  entry.phase = Reviving
+  core.reviving++
+  core.resident++
+  // (a passivated entry always has an heir while its dispatcher runs: it was passivated for one)
+  const heir = extra.heir
+  extra.heir = undefined
+  if (room !== undefined) {
+    room.more.heir = heir
+    return room
+  }
+  if (heir !== undefined) startHeir(core, heir)
+  return undefined
+}
+
+/** The place of a passivated child is free: the key waiting for it starts its child (or is forgotten, if nothing waits). */
+const startHeir = (core: Core, heir: Entry): void => {
+  // (forgotten already if a stop began)
+  if (heir.phase !== Pending) return
+  core.pending--
+  heir.phase = Active
+  dropAnswered(heir.mailbox)
+  if (heir.mailbox.messages.length === 0) forget(core, heir)
+  else spawn(core, heir, 0, false)
+}
+
+/**
+ * A passivated child's own mailbox ends (it is empty), on the next tick: the
+ * child sees `Cause.Done` and ends. The mailbox is taken now: by the time the
+ * task runs, the child may have ended by itself and the key been revived with
+ * a new one. Not inside the sender's call, where its end (say, a downstream
+ * dispatcher answering its leftovers) would complete other callers inside
+ * this one: a concurrent `Effect.forEach` (Effect 4.1) can then run one of its
+ * items twice.
  */
 const endPassivated = (core: Core, entry: Entry): void => {
+  const mailbox = entry.mailbox
   core.mailboxes.dispatcher.scheduleTask(() => {
-    Queue.endUnsafe(entry.mailbox)
-    wake(core, entry)
+    Queue.endUnsafe(mailbox)
+    if (entry.mailbox === mailbox) wake(core, entry)
   }, 0)
 }
 
@@ -279,7 +355,7 @@ const spawn = (core: Core, entry: Entry, delay: number, immediate: boolean): voi
     run = incarnation(core, entry, scope)
     if (!immediate) run = Effect.andThen(Effect.yieldNow, run)
   }
-  const fiber = Effect.runForkWith(Context.add(core.context, Scope.Scope, scope))(run)
+  const fiber = Effect.runForkWith(Context.add(core.childContext, Scope.Scope, scope))(run)
   entry.fiber = fiber
   fiber.addObserver((exit) => childEnded(core, entry, exit))
 }
@@ -290,8 +366,9 @@ const incarnation = (core: Core, entry: Entry, scope: Scope.Closeable): Effect.E
   entry.incarnation++
   core.spawned++
   if (entry.incarnation > 1) core.successors++
+  entry.firstSeq = firstUntaken(entry)
   // a custom child may take requests and end without answering: track them until it says otherwise
-  entry.tracked = mailboxContents(entry.mailbox)
+  entry.tracked = contentsOf(entry.mailbox)
   let body: unknown
   try {
     body = core.factory.spawn(new ChildSpecImpl(entry.key, entry.mailbox, entry))
@@ -299,9 +376,7 @@ const incarnation = (core: Core, entry: Entry, scope: Scope.Closeable): Effect.E
     // a spawn that throws while building its effect is a child that died
     body = Effect.die(defect)
   }
-  if (!Effect.isEffect(body)) {
-    body = Effect.die(new TypeError(`spawn must return an Effect, but returned ${typeof body} for key "${entry.key}"`))
-  }
+  if (!Effect.isEffect(body)) body = Effect.die(new TypeError(notAnEffect("spawn", entry.key, body)))
   // the Scope closes as the child ends; a finalizer that fails makes the child's end a failure too
   return Effect.onExit(body as Effect.Effect<unknown, unknown>, (exit) =>
     Effect.flatMap(Effect.exit(Scope.close(scope, exit)), (closed) => {
@@ -311,18 +386,19 @@ const incarnation = (core: Core, entry: Entry, scope: Scope.Closeable): Effect.E
     }))
 }
 
-const headOf = (mailbox: Mailbox): EnvelopeImpl<any, any, any> | undefined => {
-  const head = mailbox.messages.head
-  return mailbox.messages.length > 0 && head !== undefined ? head.array[head.offset] : undefined
-}
+/** The `seq` of the first request in the mailbox, or of the next one to come: it moves once a child takes one. */
+const firstUntaken = (entry: Entry): number => headOf(entry.mailbox)?.seq ?? entry.seq + 1
 
-const mailboxContents = (mailbox: Mailbox): Array<EnvelopeImpl<any, any, any>> => {
-  const out: Array<EnvelopeImpl<any, any, any>> = []
-  for (let bucket = mailbox.messages.head; bucket !== undefined; bucket = bucket.next) {
-    for (let i = bucket.offset; i < bucket.array.length; i++) out.push(bucket.array[i])
-  }
-  return out
-}
+/**
+ * A child that died before it took a request (a defect at its start: bad
+ * options, a spawn that throws or returns no Effect) would die the same way
+ * again: it is not restarted.
+ */
+const diedAtStart = (entry: Entry, cause: Cause.Cause<unknown>): boolean =>
+  !Cause.hasFails(cause) && Cause.hasDies(cause) && firstUntaken(entry) === entry.firstSeq
+
+/** A failure is logged each time up to the tenth in a row, then at every power of ten: a key failing in a loop does not flood the log. */
+const logged = (failures: number): boolean => failures <= 10 || Number.isInteger(Math.log10(failures))
 
 const afterChild = (core: Core, entry: Entry, exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> => {
   if (exit._tag === "Success" || Cause.hasInterruptsOnly(exit.cause)) {
@@ -330,17 +406,27 @@ const afterChild = (core: Core, entry: Entry, exit: Exit.Exit<unknown, unknown>)
   }
   const cause = exit.cause
   const extra = entry.more
+  const annotations = { ...core.annotations, key: entry.key, incarnation: entry.incarnation }
+  if (diedAtStart(entry, cause)) {
+    extra.failures++
+    extra.restartDelay = -1
+    return Effect.logWarning("child died before it took a request; not restarted (it would die the same way)", cause)
+      .pipe(Effect.annotateLogs(annotations))
+  }
   return Effect.gen(function*() {
     extra.failures++
     extra.step ??= yield* Schedule.toStep(core.options.restart)
     const next = yield* Effect.exit(extra.step(core.clock.currentTimeMillisUnsafe(), cause))
     extra.restartDelay = next._tag === "Success" ? Math.max(0, Duration.toMillis(next.value[1])) : -1
+    if (extra.restartDelay >= 0 && !logged(extra.failures)) return
     yield* Effect.logWarning(
       extra.restartDelay < 0
         ? `child failed ${extra.failures} times in a row; its restart schedule gave up`
-        : "child failed",
+        : extra.failures === 1
+        ? "child failed"
+        : `child failed ${extra.failures} times in a row`,
       cause
-    ).pipe(Effect.annotateLogs({ ...core.annotations, key: entry.key, incarnation: entry.incarnation }))
+    ).pipe(Effect.annotateLogs(annotations))
   })
 }
 
@@ -370,6 +456,7 @@ const childEnded = (core: Core, entry: Entry, exit: Exit.Exit<unknown, unknown>)
   entry.tracked = undefined
   const held = entry.held
   entry.held = undefined
+  entry.scope = undefined
 
   const next = entry.extra?.next
   if (core.state !== Running) {
@@ -382,11 +469,18 @@ const childEnded = (core: Core, entry: Entry, exit: Exit.Exit<unknown, unknown>)
   }
   dropAnswered(entry.mailbox)
   switch (entry.phase) {
-    case Passivating:
+    case Passivating: {
+      // its place goes to the key it was passivated for
+      const heir = entry.extra!.heir
+      entry.extra!.heir = undefined
       forget(core, entry)
+      if (heir !== undefined) startHeir(core, heir)
       break
+    }
     case Reviving: {
       const extra = entry.extra!
+      core.reviving--
+      entry.phase = Active
       entry.mailbox = next!
       extra.next = undefined
       extra.failures = 0
@@ -454,7 +548,19 @@ const giveUp = (core: Core, entry: Entry): void => {
 }
 
 const forget = (core: Core, entry: Entry): void => {
-  if (entry.phase === Active || entry.phase === Restarting || entry.phase === Reviving) core.resident--
+  switch (entry.phase) {
+    case Pending:
+      core.pending--
+      core.resident--
+      break
+    case Reviving:
+      core.reviving--
+      core.resident--
+      break
+    case Active:
+    case Restarting:
+      core.resident--
+  }
   entry.phase = Gone
   // the registry holds no other entry for this key while this one lives
   core.registry.delete(entry.key)
@@ -475,15 +581,7 @@ const drain = (mailbox: Mailbox): Array<EnvelopeImpl<any, any, any>> => {
 }
 
 /** Senders waiting for room (`overflow: { wait }`) are told "not offered". */
-const refuseWaiting = (mailbox: Mailbox): void => {
-  const state = mailbox.state
-  if (state._tag === "Done") return
-  for (const offer of state.offers) {
-    state.offers.delete(offer)
-    if (offer._tag === "Single") offer.resume(Exit.succeed(false))
-    else offer.resume(Exit.succeed(offer.remaining.slice(offer.offset)))
-  }
-}
+const refuseWaiting = (mailbox: Mailbox): void => refuseWaitingOffers(mailbox)
 
 // -----------------------------------------------------------------------------
 // Stopping
@@ -491,7 +589,9 @@ const refuseWaiting = (mailbox: Mailbox): void => {
 
 /**
  * End every mailbox (children may drain them), refuse waiting senders, cancel
- * restart delays; `finishStop` runs once the last child has ended.
+ * restart delays; `finishStop` runs once the last child has ended. With
+ * `shutdownTimeout`, the children still running once it has passed are
+ * interrupted (`force`).
  *
  * @internal
  */
@@ -500,22 +600,70 @@ export const beginStop = (core: Core): void => {
   core.state = Stopping
   for (const entry of core.registry.values()) {
     refuseWaiting(entry.mailbox)
+    Queue.endUnsafe(entry.mailbox)
+    if (entry.phase === Pending) {
+      // no child yet: what waits for it is left over
+      core.leftovers.push(entry.mailbox)
+      forget(core, entry)
+      continue
+    }
     const extra = entry.extra
     if (extra?.next !== undefined) {
       refuseWaiting(extra.next)
       core.leftovers.push(extra.next)
       extra.next = undefined
     }
-    Queue.endUnsafe(entry.mailbox)
     if (entry.phase === Restarting || entry.held?.interruptOnStop === true) entry.fiber?.interruptUnsafe()
     else wake(core, entry)
   }
   if (core.fibers === 0) finishStop(core)
+  else if (core.options.shutdownTimeout !== undefined) armForce(core, core.options.shutdownTimeout)
+}
+
+/** `shutdownTimeout`: once it has passed, the children still running are interrupted. */
+const armForce = (core: Core, millis: number): void => {
+  if (millis <= 0) return force(core)
+  core.forceTimer = Effect.runForkWith(core.context)(
+    Effect.andThen(
+      Effect.sleep(millis),
+      Effect.suspend(() => {
+        if (core.state !== Stopping) return Effect.void
+        return Effect.andThen(
+          Effect.logWarning(`stop waited ${millis} ms (shutdownTimeout) for ${core.live} children; interrupting them`)
+            .pipe(Effect.annotateLogs(core.annotations)),
+          Effect.sync(() => force(core))
+        )
+      })
+    )
+  )
+}
+
+/**
+ * Interrupt every child still running: what each held is answered
+ * `Unavailable` as it ends, and what waits in the mailboxes once all have
+ * ended. A downstream level interrupted this way does the same below it.
+ *
+ * @internal
+ */
+export const force = (core: Core): void => {
+  if (core.state !== Stopping) return
+  core.forceTimer = undefined
+  for (const entry of core.registry.values()) {
+    // a downstream level may be waiting for its own children in a finalizer, where an interruption waits too
+    const downstream = entry.extra?.downstream
+    if (downstream !== undefined) {
+      beginStop(downstream)
+      force(downstream)
+    }
+    entry.fiber?.interruptUnsafe()
+  }
 }
 
 const finishStop = (core: Core): void => {
   if (core.state === Stopped) return
   core.state = Stopped
+  core.forceTimer?.interruptUnsafe()
+  core.forceTimer = undefined
   const leftovers = core.leftovers
   core.leftovers = []
   for (const mailbox of leftovers) {
@@ -531,8 +679,11 @@ const finishStop = (core: Core): void => {
 export const awaitStopped = (core: Core): Effect.Effect<void> => Deferred.await(core.stopped)
 
 /**
- * Begin the stop and wait for its end; from inside one of its own children (or
- * below them), only begin it: waiting would be waiting for oneself.
+ * Begin the stop and wait for its end. From inside one of the dispatcher's
+ * own children (or below them, however wrapped: `Effect.scoped`, forked, a
+ * handler closing the Scope the dispatcher was made in), only begin it:
+ * waiting would be waiting for oneself. That child is then stopped like the
+ * others.
  *
  * @internal
  */
@@ -540,15 +691,5 @@ export const stop = (core: Core): Effect.Effect<void> =>
   Effect.withFiber((fiber) => {
     beginStop(core)
     if (core.state === Stopped) return Effect.void
-    const scope = Context.getOrUndefined(fiber.context, Scope.Scope)
-    return scope !== undefined && isWithin(core, scope) ? Effect.void : Deferred.await(core.stopped)
+    return isInside(core, Context.get(fiber.context, Within)) ? Effect.void : Deferred.await(core.stopped)
   })
-
-const isWithin = (core: Core, scope: Scope.Scope): boolean => {
-  for (const entry of core.registry.values()) {
-    if (entry.scope === scope) return true
-    const downstream = entry.extra?.downstream
-    if (downstream !== undefined && isWithin(downstream, scope)) return true
-  }
-  return false
-}

@@ -1,8 +1,8 @@
-import { type Cause, Deferred, Effect, type Exit, Queue } from "effect"
+import { type Cause, Deferred, Effect, Exit, Queue } from "effect"
 import type * as Dispatcher from "../Dispatcher.js"
 import type { InvalidOptions } from "../DispatchError.js"
 import { Core, Running } from "./core.js"
-import { place, type Placement, stop, Wait } from "./dispatcher.js"
+import { beginStop, force, place, type Placement, stop, Wait } from "./dispatcher.js"
 import { answersEverything, entryOf, type Holder, holds, type TakenDirect } from "./entry.js"
 import { EnvelopeImpl, isAnswered } from "./envelope.js"
 import { keyOf } from "./keys.js"
@@ -43,9 +43,10 @@ export const runChild = <Req, Res, E, R>(
     // the last child is gone and nothing waits: the router looks again, and ends
     core.onIdle = () => router.wakeNow()
     yield* router.loop.pipe(
-      Effect.onExit(() =>
+      Effect.onExit((exit) =>
         Effect.andThen(
-          stop(core),
+          // interrupted (its parent's shutdownTimeout passed, say): its own children are interrupted too
+          Exit.hasInterrupts(exit) ? Effect.andThen(Effect.sync(() => forceStop(core)), stop(core)) : stop(core),
           Effect.sync(() => {
             if (parent?.extra?.downstream === core) parent.extra.downstream = undefined
           })
@@ -55,6 +56,12 @@ export const runChild = <Req, Res, E, R>(
   })
 
 type Envelope = EnvelopeImpl<any, any, any>
+
+/** Interrupted: its children are interrupted too, and what they held answered `Unavailable`. */
+const forceStop = (core: Core): void => {
+  beginStop(core)
+  force(core)
+}
 
 class Router extends Waiting implements Holder {
   private routed = false

@@ -7,22 +7,25 @@ import { Exit } from "effect"
 import type * as Dispatcher from "../Dispatcher.js"
 import { type DispatchError, RequestTimeout, TooManyRequests, Unavailable } from "../DispatchError.js"
 import type { Core } from "./core.js"
-import type { EnvelopeImpl, Rejection } from "./envelope.js"
+import { type EnvelopeImpl, type Rejection, rejectUnsafe } from "./envelope.js"
 import type { Mailbox } from "./mailbox.js"
 import type { Recent } from "./recency.js"
 
-// What an entry is doing; only `Active`, `Restarting` and `Reviving` count toward `maxChildren`.
+// What an entry is doing. All but `Passivating` and `Gone` hold a place under `maxChildren`:
+// a passivated child's place is its heir's.
 
 /** @internal a child serves the mailbox */
 export const Active = 0
 /** @internal a successor waits out its restart delay */
 export const Restarting = 1
-/** @internal its mailbox was ended to make room; the child is finishing */
+/** @internal its mailbox was ended to make room for its `heir`; the child is finishing */
 export const Passivating = 2
 /** @internal passivating, and a request arrived: a new child takes `next` once the old one ends */
 export const Reviving = 3
 /** @internal forgotten */
 export const Gone = 4
+/** @internal a new key under `maxChildren`: its first child starts once the child passivated for it has ended */
+export const Pending = 5
 
 /**
  * Rarely needed state of an entry, made on first need: restarts after
@@ -33,6 +36,8 @@ export const Gone = 4
 export class Extra {
   /** the mailbox of the child after a passivated one */
   next: Mailbox | undefined = undefined
+  /** passivated to make room for this key (`Pending`): it starts once this entry's child has ended */
+  heir: Entry | undefined = undefined
   /** consecutive failures, and the restart schedule's state for them */
   failures = 0
   step: ((now: number, input: unknown) => Effect.Effect<[unknown, Duration.Duration], unknown>) | undefined =
@@ -61,6 +66,8 @@ export class Entry {
   incarnation = 0
   /** acceptance order, to tell taken requests from those still in the mailbox */
   seq = 0
+  /** the `seq` of the first request the current child had not taken when it started */
+  firstSeq = 0
   /**
    * Accepted requests that the child may take and not answer. `undefined` while the
    * child's body answers every request it takes itself (`serve`, `runChild`).
@@ -187,3 +194,12 @@ export class RecentEntry extends Entry implements Recent {
   older: Recent | undefined = undefined
   newer: Recent | undefined = undefined
 }
+
+/**
+ * The dispatcher's own answer to a request: `Unavailable` or `RequestTimeout`
+ * for its key, counted where it wins.
+ *
+ * @internal
+ */
+export const reject = (envelope: EnvelopeImpl<any, any, any>, reason: "unavailable" | "requestTimeout"): boolean =>
+  rejectUnsafe(envelope, reason, (envelope.owner as Entry).exitFor(reason))

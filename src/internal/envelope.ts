@@ -2,6 +2,7 @@ import { Deferred, Effect, Exit } from "effect"
 import { pipeArguments } from "effect/Pipeable"
 import type * as Dispatcher from "../Dispatcher.js"
 import type { DispatchError } from "../DispatchError.js"
+import { brandAsDeferred } from "./effectInternals.js"
 
 /**
  * What an envelope reports to when it is answered: the entry of the key it was
@@ -69,9 +70,7 @@ export class EnvelopeImpl<Req, Res, E> implements Dispatcher.Envelope<Req, Res, 
 }
 
 // an envelope is a Deferred too (see above)
-Object.defineProperty(EnvelopeImpl.prototype, "~effect/Deferred", {
-  value: { _A: (_: unknown) => _, _E: (_: unknown) => _ }
-})
+brandAsDeferred(EnvelopeImpl.prototype)
 
 /** @internal */
 export const isAnswered = (envelope: EnvelopeImpl<any, any, any>): boolean => envelope.deferred.effect !== undefined

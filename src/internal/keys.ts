@@ -1,5 +1,6 @@
 import { Exit } from "effect"
 import type * as Dispatcher from "../Dispatcher.js"
+import { describeValue } from "./describe.js"
 
 /**
  * The request's key, or the defect to answer it with: `keyOf` threw, or gave
@@ -19,11 +20,7 @@ export const keyOf = (
   }
   return typeof key === "string"
     ? key
-    : Exit.die(new TypeError(`keyOf must return a string key, but returned ${describe(key)}`))
-}
-
-const describe = (u: unknown): string => {
-  if (u === null) return "null"
-  if (typeof u === "object") return `an object (${Object.prototype.toString.call(u)})`
-  return `${typeof u} ${String(u)}`
+    : Exit.die(
+      new TypeError(`keyOf returned ${describeValue(key)} for request ${describeValue(request)}: a key must be a string`)
+    )
 }

@@ -18,7 +18,17 @@ export interface Resolved {
   readonly restart: Schedule.Schedule<unknown, unknown>
   /** `Infinity` when uncapped */
   readonly maxChildren: number
+  /** millis a stop waits for children to end by themselves; `undefined` waits as long as it takes */
+  readonly shutdownTimeout: number | undefined
 }
+
+/**
+ * Marks a `spawn` made by `serveWith` with options that were wrong: the
+ * message, for `make`, `layer` and `runChild` to fail with.
+ *
+ * @internal
+ */
+export const invalidSpawn = "~effect-dispatcher/InvalidSpawn"
 
 /** @internal */
 export const defaultCapacity = 64
@@ -91,12 +101,15 @@ const OptionsSchema = Schema.Struct({
       expected: "a Schedule"
     })
   ),
-  maxChildren: Schema.optional(positiveInt("a cap on children"))
+  maxChildren: Schema.optional(positiveInt("a cap on children")),
+  shutdownTimeout: Schema.optional(duration("a duration of zero or more (e.g. \"30 seconds\")", (ms) => ms >= 0))
 })
 
 const decodeOptions = Schema.decodeUnknownExit(OptionsSchema, { onExcessProperty: "error", errors: "first" })
 
 const formatIssue = SchemaIssue.makeFormatterDefault()
+
+const knownOptions = Object.keys(OptionsSchema.fields)
 
 const pathOf = (issue: SchemaIssue.Issue): { readonly path: ReadonlyArray<PropertyKey>; readonly leaf: SchemaIssue.Issue } => {
   const path: Array<PropertyKey> = []
@@ -137,7 +150,7 @@ export const describeIssue = (issue: SchemaIssue.Issue, input: unknown): string 
   const { leaf, path } = pathOf(issue)
   const where = path.length === 0 ? "options" : path.map(String).join(".")
   if (leaf._tag === "UnexpectedKey") {
-    return `${where}: unknown option (known: mailboxCapacity, name, overflow, requestTimeout, restart, maxChildren)`
+    return `${where}: unknown option (known: ${knownOptions.join(", ")})`
   }
   const expected = formatIssue(issue).split("\n")[0]!.replace(/^Expected /, "expected ").replace(
     / \| undefined$/,
@@ -162,6 +175,8 @@ export const resolve = (
       ? `factory.keyOf: expected a function, got ${show(factory.keyOf)}`
       : typeof factory.spawn !== "function"
       ? `factory.spawn: expected a function, got ${show(factory.spawn)}`
+      : typeof (factory.spawn as unknown as Record<string, unknown>)[invalidSpawn] === "string"
+      ? `factory.spawn (serveWith): ${(factory.spawn as unknown as Record<string, string>)[invalidSpawn]}`
       : undefined
     if (problem !== undefined) return Exit.fail(new InvalidOptions({ message: problem }))
   }
@@ -179,12 +194,14 @@ export const resolve = (
   const o = decoded.value
   const overflow = o.overflow
   const timeout = o.requestTimeout === undefined ? undefined : Duration.toMillis(durationOf(o.requestTimeout)!)
+  const grace = o.shutdownTimeout === undefined ? undefined : Duration.toMillis(durationOf(o.shutdownTimeout)!)
   return Exit.succeed({
     capacity: o.mailboxCapacity ?? defaultCapacity,
     name: o.name ?? defaultName,
     overflowWait: overflow === undefined || overflow === "reject" ? undefined : Duration.toMillis(durationOf(overflow.wait)!),
     requestTimeout: timeout === undefined || !Number.isFinite(timeout) ? undefined : timeout,
     restart: o.restart ?? defaultRestart,
-    maxChildren: o.maxChildren ?? Infinity
+    maxChildren: o.maxChildren ?? Infinity,
+    shutdownTimeout: grace === undefined || !Number.isFinite(grace) ? undefined : grace
   })
 }

@@ -1,9 +1,10 @@
-import { Deferred, Effect, Exit, type Fiber, type Scope } from "effect"
+import { Deferred, Effect, Exit, type Scope } from "effect"
 import { pipeArguments } from "effect/Pipeable"
 import type * as Dispatcher from "../Dispatcher.js"
 import { ChildFailed, type DispatchError, type InvalidOptions, type TooManyRequests, type Unavailable } from "../DispatchError.js"
 import { Core } from "./core.js"
 import { awaitStopped, place, type Placement, stop, Wait } from "./dispatcher.js"
+import { isTraced, onDone } from "./effectInternals.js"
 import { EnvelopeImpl } from "./envelope.js"
 import { ImplementationId, TypeId, variance } from "./handle.js"
 import { keyOf } from "./keys.js"
@@ -84,7 +85,7 @@ const routed = <A, E>(
   Effect.withFiber((fiber) => {
     const key = keyOf(core.factory, request)
     if (typeof key !== "string") return key
-    if (traced(fiber)) {
+    if (isTraced(fiber)) {
       return Effect.withSpan(
         Effect.suspend(() => finish(core, place(core, key, request, undefined, Infinity))),
         span,
@@ -93,13 +94,6 @@ const routed = <A, E>(
     }
     return finish(core, place(core, key, request, undefined, Infinity))
   })
-
-/**
- * Spans are made when a tracer is installed: the native default records
- * nothing anyone can read, so a send without one costs no span.
- */
-const traced = (fiber: Fiber.Fiber<unknown, unknown>): boolean =>
-  fiber.cache.tracerEnabled && fiber.cache.tracer !== undefined
 
 const spanOptions = (core: Core, key: string) => ({
   kind: "producer" as const,
@@ -133,13 +127,9 @@ const answered = (core: Core, placement: Placement): Effect.Effect<any, any> => 
 const awaitOrWithdraw = <A, E>(core: Core, deferred: Deferred.Deferred<A, E>): Effect.Effect<A, E> =>
   Effect.callback<A, E>((resume) => {
     if (deferred.effect) return resume(deferred.effect)
-    ;(deferred.resumes ??= []).push(resume)
+    const stopWaiting = onDone(deferred, resume)
     return Effect.sync(() => {
-      const resumes = deferred.resumes
-      if (resumes !== undefined) {
-        const index = resumes.indexOf(resume)
-        if (index >= 0) resumes.splice(index, 1)
-      }
+      stopWaiting()
       if (Deferred.doneUnsafe(deferred, withdrawn)) core.withdrawn++
     })
   })

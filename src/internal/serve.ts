@@ -1,12 +1,13 @@
 import { Cause, type Clock, type Deferred, Duration, Effect, Exit, Fiber, Option, Queue } from "effect"
 import type * as Dispatcher from "../Dispatcher.js"
-import { InvalidOptions } from "../DispatchError.js"
-import type { DispatchError } from "../DispatchError.js"
+import { ChildFailed, type DispatchError, InvalidOptions } from "../DispatchError.js"
 import { idleTimersOf } from "./core.js"
-import { reject } from "./dispatcher.js"
-import { answersEverything, type Entry, entryOf, type Holder, holds, type TakenDirect } from "./entry.js"
+import { describeValue, notAnEffect } from "./describe.js"
+import { onDone } from "./effectInternals.js"
+import { answersEverything, type Entry, entryOf, type Holder, holds, reject, type TakenDirect } from "./entry.js"
 import { type EnvelopeImpl, isAnswered, rejectUnsafe, replyUnsafe } from "./envelope.js"
 import type { IdleTimers } from "./idleTimers.js"
+import { invalidSpawn } from "./options.js"
 import { Waiting } from "./waiting.js"
 
 /**
@@ -22,16 +23,57 @@ export const serve = <Req, Res, E, R>(
   handler: (request: Req, key: Dispatcher.Key) => Effect.Effect<Res, E, R>,
   options?: Dispatcher.ServeOptions
 ): Effect.Effect<void, never, R> => {
+  const settings = settingsOf(options)
+  return typeof settings === "string" ? Effect.die(new InvalidOptions({ message: settings })) : run(child, handler, settings)
+}
+
+/**
+ * `serve` as a ready `spawn`, its options checked now: a bad one marks the
+ * spawn, and `make`, `layer` or `runChild` given it fails `InvalidOptions`
+ * before any child starts.
+ *
+ * @internal
+ */
+export const serveWith = <Req, Res, E, R>(
+  handler: (request: Req, key: Dispatcher.Key) => Effect.Effect<Res, E, R>,
+  options?: Dispatcher.ServeOptions
+): (child: Dispatcher.ChildSpec<Req, Res, E>) => Effect.Effect<void, never, R> => {
+  const settings = settingsOf(options)
+  if (typeof settings !== "string") return (child) => run(child, handler, settings)
+  const invalid = () => Effect.die(new InvalidOptions({ message: settings }))
+  Object.defineProperty(invalid, invalidSpawn, { value: settings })
+  return invalid
+}
+
+/** `serve`'s options as the machinery uses them, or what is wrong with them. */
+interface Settings {
+  readonly ttl: number | undefined
+  readonly interruptOnStop: boolean
+}
+
+const settingsOf = (options: Dispatcher.ServeOptions | undefined): Settings | string => {
+  if (options !== undefined && (typeof options !== "object" || options === null)) {
+    return `serve options: expected an object, got ${describeValue(options)}`
+  }
   const ttl = idleMillis(options)
-  if (typeof ttl === "string") return Effect.die(new InvalidOptions({ message: ttl }))
+  if (typeof ttl === "string") return ttl
   const onStop = options?.onStop ?? "drain"
   if (onStop !== "drain" && onStop !== "interrupt") {
-    return Effect.die(new InvalidOptions({ message: `onStop: expected "drain" or "interrupt", got ${JSON.stringify(onStop)}` }))
+    return `onStop: expected "drain" or "interrupt", got ${describeValue(onStop)}`
   }
-  return Effect.suspend(() => {
+  return { ttl, interruptOnStop: onStop === "interrupt" }
+}
+
+const run = <Req, Res, E, R>(
+  child: Dispatcher.ChildSpec<Req, Res, E>,
+  handler: (request: Req, key: Dispatcher.Key) => Effect.Effect<Res, E, R>,
+  settings: Settings
+): Effect.Effect<void, never, R> =>
+  Effect.suspend(() => {
     answersEverything(child)
     const entry = entryOf(child)
     const core = entry?.core
+    const ttl = settings.ttl
     const timers = ttl !== undefined && core !== undefined ? idleTimersOf(core) : undefined
     const server = new Server(
       child.requests as any,
@@ -39,14 +81,13 @@ export const serve = <Req, Res, E, R>(
       timers,
       core?.clock,
       ttl,
-      onStop === "interrupt",
+      settings.interruptOnStop,
       entry !== undefined
     )
     // a dispatcher's child: if it ends mid-batch, its disposal answers what it held
     if (entry !== undefined && holds(entry, server)) return server.loop
     return Effect.onInterrupt(server.loop, () => Effect.sync(() => server.abandon(undefined)))
   })
-}
 
 type Envelope = EnvelopeImpl<any, any, any>
 const noBatch: ReadonlyArray<Envelope> = []
@@ -139,13 +180,19 @@ class Server<Req, Res, E, R> extends Waiting implements Holder {
     return this.loop
   }
 
-  /** The handler's effect for a request; a handler that throws has died for that request. */
+  /**
+   * The handler's effect for a request; a handler that throws has died for
+   * that request, and one that returns no Effect (a Promise, say) is answered
+   * `ChildFailed` saying so.
+   */
   private handle(envelope: Envelope): Effect.Effect<Res, E, R> {
+    let handled: unknown
     try {
-      return this.handler(envelope.request, envelope.key)
+      handled = this.handler(envelope.request, envelope.key)
     } catch (defect) {
       return Exit.die(defect)
     }
+    return Effect.isEffect(handled) ? handled as Effect.Effect<Res, E, R> : notAnEffectAnswer(envelope, handled)
   }
 
   /**
@@ -180,6 +227,25 @@ class Server<Req, Res, E, R> extends Waiting implements Holder {
 }
 
 /**
+ * A handler returned something that is not an Effect: the request is answered
+ * `ChildFailed` naming the mistake and its fix, said once per dispatcher in
+ * the log; the child serves the next request.
+ */
+const notAnEffectAnswer = (envelope: Envelope, value: unknown): Effect.Effect<any> => {
+  const error = new TypeError(notAnEffect("the handler", envelope.key, value))
+  const entry = envelope.owner as Entry
+  rejectUnsafe(
+    envelope,
+    "childFailed",
+    Exit.fail(new ChildFailed({ key: envelope.key, cause: Cause.die(error) }, { disableChecks: true }))
+  )
+  // what follows is the "handler's" effect: its answer finds the request answered already
+  if (entry.core.warnedNotAnEffect) return Exit.void
+  entry.core.warnedNotAnEffect = true
+  return Effect.logWarning(error.message).pipe(Effect.annotateLogs({ ...entry.core.annotations, key: envelope.key }))
+}
+
+/**
  * Run a handler in a fiber of its own, interrupted if the request's Deferred
  * is completed meanwhile by someone else; its exit either way.
  */
@@ -190,16 +256,8 @@ const whileUnanswered = <A, E, R>(
   Effect.flatMap(Effect.forkChild(handler, { startImmediately: true }), (fiber) => {
     if (fiber.pollUnsafe() !== undefined) return Effect.succeed(fiber.pollUnsafe()!)
     // on the next tick: completing the Deferred resumes its caller first, whatever the order of registration
-    const interrupt = () => fiber.currentDispatcher.scheduleTask(() => fiber.interruptUnsafe(), 0)
-    ;(deferred.resumes ??= []).push(interrupt)
-    return Effect.ensuring(
-      Fiber.await(fiber),
-      Effect.sync(() => {
-        const resumes = deferred.resumes
-        const index = resumes === undefined ? -1 : resumes.indexOf(interrupt)
-        if (index >= 0) resumes!.splice(index, 1)
-      })
-    )
+    const stopWatching = onDone(deferred, () => fiber.currentDispatcher.scheduleTask(() => fiber.interruptUnsafe(), 0))
+    return Effect.ensuring(Fiber.await(fiber), Effect.sync(stopWatching))
   })
 
 /** A handler that interrupted itself could not serve the request. */

@@ -118,12 +118,13 @@ describe("found by the model-based histories", () => {
             // a custom child: takes one request, keeps it, and fails once told to
             ? Effect.andThen(Queue.take(spec.requests), Effect.andThen(Deferred.await(go), Effect.fail("boom")))
             : Dispatcher.serve(spec, (s) => Effect.succeed(s))
-      }, { maxChildren: 1 })
+      }, { maxChildren: 2 })
       const taken = yield* Dispatcher.send(d, "a")
       yield* settle
-      yield* Dispatcher.send(d, "b") // "a" (empty mailbox) is passivated to make room for "b"
+      yield* Dispatcher.call(d, "c")
+      yield* Dispatcher.send(d, "b") // "a" (empty mailbox) is passivated to make room for "b", which waits for its place
       yield* settle
-      const waiting = yield* Dispatcher.send(d, "a") // "a" revived ("b" passivated): waits for a's next child
+      const waiting = yield* Dispatcher.send(d, "a") // "a" revived ("c" passivated for "b"): waits for a's next child
       yield* settle
       const stopping = yield* Effect.forkChild(Dispatcher.shutdown(d))
       yield* settle
