@@ -598,11 +598,12 @@ const refuseWaiting = (mailbox: Mailbox): void => refuseWaitingOffers(mailbox)
 export const beginStop = (core: Core): void => {
   if (core.state !== Running) return
   core.state = Stopping
+  // first what no child will take (a child ending below may finish the stop at once)
   for (const entry of core.registry.values()) {
-    refuseWaiting(entry.mailbox)
-    Queue.endUnsafe(entry.mailbox)
     if (entry.phase === Pending) {
       // no child yet: what waits for it is left over
+      refuseWaiting(entry.mailbox)
+      Queue.endUnsafe(entry.mailbox)
       core.leftovers.push(entry.mailbox)
       forget(core, entry)
       continue
@@ -613,6 +614,10 @@ export const beginStop = (core: Core): void => {
       core.leftovers.push(extra.next)
       extra.next = undefined
     }
+  }
+  for (const entry of core.registry.values()) {
+    refuseWaiting(entry.mailbox)
+    Queue.endUnsafe(entry.mailbox)
     if (entry.phase === Restarting || entry.held?.interruptOnStop === true) entry.fiber?.interruptUnsafe()
     else wake(core, entry)
   }

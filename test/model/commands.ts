@@ -4,7 +4,16 @@
  */
 import fc from "fast-check"
 import { type Candidates, expectEqual, step } from "./compare.js"
-import { type Config, type EndHow, type Entry, type Model, type Outcome, type Request, showOutcome } from "./model.js"
+import {
+  type Config,
+  type EndHow,
+  type Entry,
+  type Model,
+  type Outcome,
+  type Request,
+  requestFor,
+  showOutcome
+} from "./model.js"
 import type { Real } from "./real.js"
 
 export type Cmd = fc.AsyncCommand<Candidates, Real>
@@ -30,18 +39,19 @@ export class Send implements Cmd {
   }
   async run(c: Candidates, real: Real): Promise<void> {
     const req: Request = { id: newId(c.model), ...this.spec }
-    const expected = onEach(c, (m) => m.send(req))
+    onEach(c, (m) => m.send(req))
     const sent = await real.send(req)
     await step(c, real, `after ${this}`, (m) => {
       if (req.mode === "send") {
-        expectEqual(m, `send #${req.id}: accepted, waiting for room, or refused at once`, showSent(sent), showSent(expected.get(m)!))
+        expectEqual(m, `send #${req.id}: accepted, waiting for room, or refused at once`, showSent(sent), showSent(m.sendStatus(req.id)))
       }
     })
   }
   toString(): string {
     const s = this.spec
     const flags = `${s.badRoot ? " badRoot" : ""}${s.badInner ? " badInner" : ""}`
-    return `${s.mode}(${s.root}${s.root === "g" ? `/${s.inner}` : ""}${s.work > 0 ? ` work=${s.work}` : ""}${flags})`
+    const path = s.root !== "g" ? s.root : s.inner !== "h" ? `g/${s.inner}` : `g/h/${s.leaf}`
+    return `${s.mode}(${path}${s.work > 0 ? ` work=${s.work}` : ""}${flags})`
   }
 }
 
@@ -218,7 +228,7 @@ export class Withdraw implements Cmd {
   }
 }
 
-const paths = ["a", "b", "s", "t", "g", "g/x", "g/y", "g/s", "g/t"]
+const paths = ["a", "b", "s", "t", "g", "g/x", "g/y", "g/s", "g/t", "g/h", "g/h/u", "g/h/w", "g/h/v"]
 
 /** The next child to end at a path sends a request for its own key from a finalizer, racing its own disposal (DESIGN 3). */
 export class ArmLastWords implements Cmd {
@@ -266,15 +276,16 @@ export class Churn extends OnLiveChild {
   }
   async run(c: Candidates, real: Real): Promise<void> {
     const path = this.pathIn(c)
-    const [root, inner] = path.includes("/") ? ["g", path.slice(2)] : [path, "x"]
     for (let i = 0; i < this.count && c.model.ctlAt(path) !== undefined; i++) {
-      const req: Request = { id: newId(c.model), root: root!, inner: inner!, work: 0, badRoot: false, badInner: false, mode: "send" }
-      const expected = onEach(c, (m) => m.send(req))
+      const req = requestFor(path, newId(c.model))
+      onEach(c, (m) => m.send(req))
       const sent = await real.send(req)
+      // what `send` has done once it settled, before the take below makes room
+      const expectedSent = onEach(c, (m) => showSent(m.sendStatus(req.id)))
       const expectedTaken = onEach(c, (m) => m.take(path, 1))
       const taken = await real.take(path, 1)
       for (const m of c.list) {
-        expectEqual(m, `churn send #${req.id}`, showSent(sent), showSent(expected.get(m)!))
+        expectEqual(m, `churn send #${req.id}`, showSent(sent), expectedSent.get(m))
         expectEqual(m, `churn: ${path} takes`, taken, expectedTaken.get(m))
       }
       if (i % 3 !== 0 && taken.length > 0) {
@@ -288,6 +299,80 @@ export class Churn extends OnLiveChild {
   }
   override toString(): string {
     return `churn(child#${this.child}, ${this.count})`
+  }
+}
+
+/** One step of a burst: a request sent, or a controlled child (live as the burst begins) taking or ending. */
+export type BurstStep =
+  | { readonly _tag: "send"; readonly spec: Omit<Request, "id"> }
+  | { readonly _tag: "end"; readonly child: number; readonly how: EndHow }
+  | { readonly _tag: "take"; readonly child: number }
+
+/**
+ * Several sends and ends in one synchronous step, as concurrent callers and
+ * children ending by themselves produce them: nothing scheduled runs in
+ * between (a passivated child's mailbox ends only after the burst, successors
+ * start after it). The races of passivation, revival and a child's own end
+ * live here.
+ */
+export class Burst implements Cmd {
+  constructor(readonly steps: ReadonlyArray<BurstStep>) {}
+  check(c: Readonly<Candidates>): boolean {
+    return c.rootRunning
+  }
+  async run(c: Candidates, real: Real): Promise<void> {
+    // children that may end in it: those live as it begins, each once
+    const live = c.model.liveCtl().map((e) => e.path)
+    const ended = new Set<string>()
+    const sends: Array<Request> = []
+    const done: Array<string> = []
+    for (const m of c.list) m.hold()
+    try {
+      for (const step of this.steps) {
+        if (step._tag === "send") {
+          const req: Request = { id: newId(c.model), ...step.spec }
+          onEach(c, (m) => m.send(req))
+          real.sendNow(req)
+          sends.push(req)
+          done.push(`send #${req.id}`)
+        } else if (live.length > 0) {
+          const path = live[step.child % live.length]!
+          if (ended.has(path) || c.model.ctlAt(path) === undefined) continue
+          if (step._tag === "take") {
+            const expected = onEach(c, (m) => m.take(path, 1))
+            const taken = real.takeNow(path, 1)
+            for (const m of c.list) expectEqual(m, `burst: ${path} takes 1`, taken, expected.get(m))
+            done.push(`take ${path} [${taken.join(", ")}]`)
+            continue
+          }
+          ended.add(path)
+          onEach(c, (m) => m.end(path, step.how))
+          real.endNow(path, step.how)
+          done.push(`end ${path} ${step.how}`)
+        }
+      }
+    } finally {
+      for (const m of c.list) m.release()
+    }
+    await real.run(real.settle)
+    await step(c, real, `after ${this}: ${done.join(", ")}`, (m) => {
+      for (const req of sends) {
+        if (req.mode === "send") {
+          expectEqual(m, `burst send #${req.id}: accepted, waiting for room, or refused at once`, showSent(real.sendStatus(req.id)), showSent(m.sendStatus(req.id)))
+        }
+      }
+    })
+  }
+  toString(): string {
+    return `burst(${
+      this.steps.map((s) =>
+        s._tag === "send"
+          ? new Send(s.spec, false).toString()
+          : s._tag === "take"
+          ? `take(child#${s.child}, 1)`
+          : `end(child#${s.child}, ${s.how})`
+      ).join(", ")
+    })`
   }
 }
 
@@ -308,12 +393,15 @@ export const configArb: fc.Arbitrary<Config> = fc.record({
   // 0 is accepted, and the same as "reject"
   rootOverflowWait: fc.option(fc.constantFrom(0, 15, 50, 50), { nil: undefined, freq: 2 }),
   innerOverflowWait: fc.option(fc.constantFrom(10, 40), { nil: undefined, freq: 2 }),
+  leafCapacity: fc.integer({ min: 1, max: 2 }),
+  leafMaxChildren: fc.option(fc.integer({ min: 1, max: 2 }), { nil: undefined, freq: 2 }),
   tOnStop: fc.constantFrom<Config["tOnStop"]>("drain", "interrupt")
 })
 
 const sendArb: fc.Arbitrary<Cmd> = fc.record({
-  root: fc.constantFrom("a", "a", "b", "s", "t", "g", "g", "g"),
-  inner: fc.constantFrom("x", "x", "y", "s", "t"),
+  root: fc.constantFrom("a", "a", "b", "s", "t", "g", "g", "g", "g"),
+  inner: fc.constantFrom("x", "x", "y", "s", "t", "h", "h", "h"),
+  leaf: fc.constantFrom("u", "u", "w", "v"),
   // 30 and 40 meet the 30 and 40 ms timeouts: a handler done exactly at its deadline
   work: fc.constantFrom(0, 0, 10, 25, 30, 40),
   badRoot: fc.integer({ min: 0, max: 24 }).map((n) => n === 0),
@@ -324,9 +412,27 @@ const sendArb: fc.Arbitrary<Cmd> = fc.record({
 
 const childArb = fc.nat({ max: 7 })
 
+const burstArb: fc.Arbitrary<Cmd> = fc.array(
+  fc.oneof(
+    {
+      arbitrary: sendArb.map((send): BurstStep => ({ _tag: "send", spec: (send as Send).spec })),
+      weight: 3
+    },
+    {
+      arbitrary: fc.tuple(childArb, fc.constantFrom<EndHow>("success", "success", "fail", "die", "interrupt")).map((
+        [child, how]
+      ): BurstStep => ({ _tag: "end", child, how })),
+      weight: 1
+    },
+    { arbitrary: childArb.map((child): BurstStep => ({ _tag: "take", child })), weight: 1 }
+  ),
+  { minLength: 2, maxLength: 8 }
+).map((steps) => new Burst(steps))
+
 /** One arbitrary over every command, weighted. */
 export const commandArb: fc.Arbitrary<Cmd> = fc.oneof(
   { arbitrary: sendArb, weight: 14 },
+  { arbitrary: burstArb, weight: 8 },
   { arbitrary: fc.tuple(childArb, fc.integer({ min: 1, max: 3 })).map(([c, n]) => new Take(c, n)), weight: 8 },
   {
     arbitrary: fc.tuple(childArb, fc.nat({ max: 3 }), fc.boolean()).map(([c, i, ok]) =>

@@ -4,7 +4,16 @@
  * invariants of "nothing lost" and a clean stop are checked.
  */
 import type { Dispatcher } from "effect-dispatcher"
-import { advanceAll, type Level, type Model, type Outcome, type RequestState, sameOutcome, showOutcome } from "./model.js"
+import {
+  advanceAll,
+  keyAt,
+  type Level,
+  type Model,
+  type Outcome,
+  type RequestState,
+  sameOutcome,
+  showOutcome
+} from "./model.js"
 import { type Real, sentOf } from "./real.js"
 
 export class Divergence extends Error {
@@ -52,6 +61,8 @@ interface Observed {
   readonly stats: Dispatcher.Stats
   /** the downstream dispatcher of "g", as `Dispatcher.tree` shows it */
   readonly inner: Dispatcher.Tree | undefined
+  /** the one under "g/h" */
+  readonly leaf: Dispatcher.Tree | undefined
 }
 
 const byKey = (a: { readonly key: string }, b: { readonly key: string }) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)
@@ -88,7 +99,8 @@ export const step = async (
   const observed: Observed = {
     children: await real.rootChildren(),
     stats: await real.stats(),
-    inner: tree.children.find((c) => c.key === "g")?.downstream
+    inner: tree.children.find((c) => c.key === "g")?.downstream,
+    leaf: tree.children.find((c) => c.key === "g")?.downstream?.children.find((c) => c.key === "h")?.downstream
   }
   const survivors: Array<Model> = []
   const seen = new Set<string>()
@@ -130,10 +142,10 @@ const rejectedBy = (
   const counts = { ...waiting, requestTimeout: 0 }
   for (const [id, state] of model.requests) {
     if (state.answer === undefined) continue
-    if (!root && (state.routedAt !== level.id || state.byWaiter)) continue
+    if (!root && (!state.routedAt.includes(level.id) || state.byWaiter)) continue
     const actual = real.answerOf(id)
     const o = actual === undefined ? undefined : state.answer.find((a) => sameOutcome(a, actual))
-    if (o === undefined || !("key" in o) || o.key !== (root ? state.req.root : state.req.inner)) continue
+    if (o === undefined || !("key" in o) || o.key !== keyAt(state.req, level.depth)) continue
     switch (o._tag) {
       case "TooManyRequests":
         counts.tooManyRequests++
@@ -192,15 +204,16 @@ const compareWith = (model: Model, real: Real, observed: Observed, when: string)
   const children = [...observed.children].sort(byKey)
   expectEqual(model, `${when}: Dispatcher.children(root)`, children, model.rootChildren().sort(byKey))
   expectEqual(model, `${when}: Dispatcher.stats(root)`, statsOf(observed.stats), expectedStats(model, real, model.root))
-  // the downstream dispatcher, through Dispatcher.tree: its live children and its stats
-  const inner = model.inner()
-  if ((observed.inner === undefined) !== (inner === undefined)) {
-    fail(model, `${when}: Dispatcher.tree(root) ${observed.inner === undefined ? "shows no" : "shows a"} downstream dispatcher for g`)
-  }
-  if (observed.inner !== undefined && inner !== undefined) {
-    const innerChildren = observed.inner.children.map((c) => ({ key: c.key, mailboxSize: c.mailboxSize, incarnation: c.incarnation }))
-    expectEqual(model, `${when}: tree: children of g's dispatcher`, innerChildren.sort(byKey), model.childrenOf(inner).sort(byKey))
-    expectEqual(model, `${when}: tree: stats of g's dispatcher`, statsOf(observed.inner.stats), expectedStats(model, real, inner))
+  // the downstream dispatchers, through Dispatcher.tree: their live children and their stats
+  for (const [path, seen, level] of [["g", observed.inner, model.inner()], ["g/h", observed.leaf, model.leaf()]] as const) {
+    if ((seen === undefined) !== (level === undefined)) {
+      fail(model, `${when}: Dispatcher.tree(root) ${seen === undefined ? "shows no" : "shows a"} downstream dispatcher for ${path}`)
+    }
+    if (seen !== undefined && level !== undefined) {
+      const children = seen.children.map((c) => ({ key: c.key, mailboxSize: c.mailboxSize, incarnation: c.incarnation }))
+      expectEqual(model, `${when}: tree: children of ${path}'s dispatcher`, children.sort(byKey), model.childrenOf(level).sort(byKey))
+      expectEqual(model, `${when}: tree: stats of ${path}'s dispatcher`, statsOf(seen.stats), expectedStats(model, real, level))
+    }
   }
   // the stop has returned exactly when the model's root has stopped
   const stops = [...real.shutdownFibers.map((f) => ["shutdown", f] as const), ["Scope.close", real.closeFiber] as const]

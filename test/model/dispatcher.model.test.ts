@@ -110,6 +110,8 @@ const plain: Config = {
   innerMaxChildren: undefined,
   rootOverflowWait: undefined,
   innerOverflowWait: undefined,
+  leafCapacity: 1,
+  leafMaxChildren: undefined,
   tOnStop: "drain"
 }
 
@@ -120,10 +122,10 @@ describe("model-based: the real dispatcher against the reference model", () => {
       runHistory(
         { ...plain, rootCapacity: 1, innerCapacity: 1, rootTimeout: 40, restart: "short" },
         [
-          new Send({ root: "b", inner: "x", work: 0, badRoot: false, badInner: false, mode: "send" }, false),
+          new Send({ root: "b", inner: "x", leaf: "u", work: 0, badRoot: false, badInner: false, mode: "send" }, false),
           new PoisonSpawn("b"),
           new Advance(10),
-          new Send({ root: "a", inner: "x", work: 0, badRoot: false, badInner: false, mode: "send" }, false),
+          new Send({ root: "a", inner: "x", leaf: "u", work: 0, badRoot: false, badInner: false, mode: "send" }, false),
           new Advance(25),
           new End(1, "fail"), // b fails at 35: its successor is due at 40, with b's request's deadline
           new CrashLoop(0, 2, "fail")

@@ -2,10 +2,11 @@
  * A reference model of DESIGN.md's semantics, written from the contract and
  * independent of the implementation: plain TypeScript, no Effect, no fibers.
  *
- * It runs a two-level tree: a root dispatcher whose keys are served by
+ * It runs a three-level tree: a root dispatcher whose keys are served by
  * controlled children ("a", "b"), `serve` children ("s", "t") and a downstream
  * dispatcher (`runChild`, "g") whose own keys are controlled children ("x",
- * "y") and `serve` children ("s", "t"). For any sequence of commands it says what
+ * "y"), `serve` children ("s", "t") and a third level ("h": `runChild` again)
+ * with controlled children ("u", "w") and a `serve` child ("v"). For any sequence of commands it says what
  * each request's answer must be, or the set of answers allowed where the
  * order of two things due at the same instant may decide.
  *
@@ -28,9 +29,26 @@ export type Kind = "ctl" | "serve" | "down"
 
 /** Root keys and what serves them. */
 export const rootKinds: Readonly<Record<string, Kind>> = { a: "ctl", b: "ctl", s: "serve", t: "serve", g: "down" }
+const depthName = (level: { readonly depth: Depth }): string => ["root", "inner", "leaf"][level.depth]!
+
 /** Keys of the downstream dispatcher under root key "g". */
-export const innerKinds: Readonly<Record<string, Kind>> = { x: "ctl", y: "ctl", s: "serve", t: "serve" }
+export const innerKinds: Readonly<Record<string, Kind>> = { x: "ctl", y: "ctl", s: "serve", t: "serve", h: "down" }
+/** Keys of the third level, under "g/h" (none is a key of the level above, so an answer's key tells its level). */
+export const leafKinds: Readonly<Record<string, Kind>> = { u: "ctl", w: "ctl", v: "serve" }
 export const downKey = "g"
+export const leafDownKey = "h"
+
+/** The levels of the tree: 0 the root, 1 under "g", 2 under "g/h". */
+export type Depth = 0 | 1 | 2
+
+/** A request's key at a depth of the tree. */
+export const keyAt = (req: Request, depth: Depth): string => (depth === 0 ? req.root : depth === 1 ? req.inner : req.leaf)
+
+/** The request that a child at `path` would send for its own key (a finalizer's, see `armLastWords`). */
+export const requestFor = (path: string, id: number): Request => {
+  const [root, inner = "x", leaf = "u"] = path.split("/")
+  return { id, root: root!, inner, leaf, work: 0, badRoot: false, badInner: false, mode: "send" }
+}
 
 export type RestartPolicy = "default" | "short"
 
@@ -61,6 +79,9 @@ export interface Config {
   /** `overflow: { wait }` in millis (`undefined`: `"reject"`; 0 is the same as `"reject"`) */
   readonly rootOverflowWait: number | undefined
   readonly innerOverflowWait: number | undefined
+  /** the third level (under "g/h"): its capacity and `maxChildren`; no timeout or wait of its own */
+  readonly leafCapacity: number
+  readonly leafMaxChildren: number | undefined
   /** `serve`'s `onStop` for the "t" children (both levels); "s" children always drain */
   readonly tOnStop: "drain" | "interrupt"
 }
@@ -69,6 +90,8 @@ export interface Request {
   readonly id: number
   readonly root: string
   readonly inner: string
+  /** its key at the third level (under "g/h") */
+  readonly leaf: string
   /** millis the `serve` handler works on it */
   readonly work: number
   /** the root `keyOf` throws for it */
@@ -144,8 +167,8 @@ export interface RequestState {
   deadlineKey: string
   /** the path of the child it was delivered to (taken by a controlled child, or handed to a handler) */
   deliveredTo: string | undefined
-  /** the downstream dispatcher (`Level.id`) that placed it, if any */
-  routedAt: number | undefined
+  /** the downstream dispatchers (`Level.id`) that placed it, in order */
+  routedAt: Array<number>
   /** answered by the downstream dispatcher refusing it as it waited for room (counted whether it won or not) */
   byWaiter: boolean
 }
@@ -183,12 +206,14 @@ export interface Waiter {
 }
 
 /**
- * What a key is doing. Only "active", "restarting" and "reviving" count toward
- * `maxChildren`. "passivating": its mailbox was ended to make room and its child
- * is finishing; "reviving": passivating, and a request came: a new child takes
- * `next` once the old one has ended.
+ * What a key is doing. All but "passivating" hold a place under
+ * `maxChildren`. "passivating": its mailbox was ended to make room for its
+ * `heir` and its child is finishing; "reviving": passivating, and a request
+ * came: a new child takes `next` once the old one has ended; "pending": a new
+ * key whose first child starts once the child passivated for it has ended
+ * (the cap holds at every moment).
  */
-export type Phase = "active" | "restarting" | "passivating" | "reviving"
+export type Phase = "active" | "restarting" | "passivating" | "reviving" | "pending"
 
 export class Entry {
   mailbox: Array<number> = []
@@ -202,6 +227,8 @@ export class Entry {
   child: Child | undefined = undefined
   /** a reviving key's new mailbox, for the child after the passivated one */
   next: Array<number> | undefined = undefined
+  /** passivating: the pending key that takes its place once its child has ended */
+  heir: Entry | undefined = undefined
   /** senders waiting for room, first come first served, in the mailbox requests go to (`next` if reviving) */
   waiters: Array<Waiter> = []
   constructor(readonly level: Level, readonly key: string, readonly kind: Kind) {}
@@ -230,6 +257,7 @@ export class Level {
   constructor(
     /** this level's identity in its model (the root is 0; each downstream dispatcher, one more) */
     readonly id: number,
+    readonly depth: Depth,
     readonly prefix: string,
     readonly kinds: Readonly<Record<string, Kind>>,
     readonly capacity: number,
@@ -284,13 +312,18 @@ export class Model {
   choices: ReadonlyArray<boolean> = []
   choicePoints = 0
   /**
-   * Children passivated to make room, whose mailbox ends "on the next tick":
-   * once the synchronous step that passivated them is over (`flush`).
+   * What the real system does "on the next tick", in the order it was
+   * scheduled, once the synchronous step is over (`flush`): the mailbox of a
+   * child passivated to make room ends; a successor (or a revived or pending
+   * key's child) starts.
    */
-  private passivated: Array<Entry> = []
+  private deferred: Array<{ readonly passivated: Entry } | { readonly start: Entry }> = []
+  /** inside a burst (`hold`): the step goes on, and what it passivated ends once it is over (`release`) */
+  private holding = false
 
   constructor(readonly config: Config) {
     this.root = new Level(
+      0,
       0,
       "",
       rootKinds,
@@ -315,6 +348,7 @@ export class Model {
     const cloneLevel = (level: Level, parent: Entry | undefined): Level => {
       const c = new Level(
         level.id,
+        level.depth,
         level.prefix,
         level.kinds,
         level.capacity,
@@ -329,6 +363,9 @@ export class Model {
       Object.assign(c.stats, level.stats)
       Object.assign(c.refusedWaiters, level.refusedWaiters)
       for (const [key, entry] of level.entries) c.entries.set(key, cloneEntry(entry, c))
+      for (const [key, entry] of level.entries) {
+        if (entry.heir !== undefined) c.entries.get(key)!.heir = c.entries.get(entry.heir.key)
+      }
       for (const { key, mailbox } of level.leftovers) c.leftovers.push({ key, mailbox: array(mailbox) })
       return c
     }
@@ -353,10 +390,10 @@ export class Model {
         : { tag: "down", level: cloneLevel(child.level, c) }
       return c
     }
-    if (this.passivated.length > 0) throw new Error("a model is copied between two steps only")
+    if (this.deferred.length > 0) throw new Error("a model is copied between two steps only")
     const root = cloneLevel(this.root, undefined)
     Object.assign(copy, { now: this.now, root, armed: this.armed, timed: this.timed, levelIds: this.levelIds })
-    for (const [id, state] of this.requests) copy.requests.set(id, { ...state })
+    for (const [id, state] of this.requests) copy.requests.set(id, { ...state, routedAt: [...state.routedAt] })
     for (const [path, n] of this.spawns) copy.spawns.set(path, n)
     for (const [path, ids] of this.delivered) copy.delivered.set(path, [...ids])
     copy.log.push(...this.log)
@@ -383,6 +420,7 @@ export class Model {
         e.failures,
         e.lastCause,
         e.next,
+        e.heir?.key,
         e.waiters,
         e.child?.tag === "down" ? level(e.child.level) : e.child
       ])
@@ -431,10 +469,12 @@ export class Model {
 
   /** every level alive now: the root, then each live downstream dispatcher */
   levels(): Array<Level> {
-    const out = [this.root]
-    for (const entry of this.root.entries.values()) {
-      if (entry.child?.tag === "down") out.push(entry.child.level)
+    const out: Array<Level> = []
+    const walk = (level: Level) => {
+      out.push(level)
+      for (const entry of level.entries.values()) if (entry.child?.tag === "down") walk(entry.child.level)
     }
+    walk(this.root)
     return out
   }
 
@@ -483,6 +523,12 @@ export class Model {
     return child?.tag === "down" ? child.level : undefined
   }
 
+  /** The third level, under "g/h", while its child lives. */
+  leaf(): Level | undefined {
+    const child = this.inner()?.entries.get(leafDownKey)?.child
+    return child?.tag === "down" ? child.level : undefined
+  }
+
   /** `Dispatcher.children` of the root */
   rootChildren(): Array<ChildInfo> {
     return this.childrenOf(this.root)
@@ -492,8 +538,8 @@ export class Model {
   childrenOf(level: Level): Array<ChildInfo> {
     const out: Array<ChildInfo> = []
     for (const entry of level.entries.values()) {
-      // a key whose successor waits out a restart delay has no child now
-      if (entry.phase === "restarting") continue
+      // a key whose successor waits out a restart delay, or whose first child waits for its place, has no child now
+      if (entry.phase === "restarting" || entry.phase === "pending") continue
       out.push({
         key: entry.key,
         mailboxSize: entry.mailbox.length + (entry.next?.length ?? 0),
@@ -505,6 +551,12 @@ export class Model {
 
   isAnswered(id: number): boolean {
     return this.requests.get(id)?.answer !== undefined
+  }
+
+  /** What the root's `send` has done by now: still waiting for room, gave the Deferred, or its refusal. */
+  sendStatus(id: number): Outcome | "accepted" | "waiting" {
+    const state = this.requests.get(id)!
+    return state.sent === "waiting" ? "waiting" : state.sent === "ok" ? "accepted" : state.answer![0]!
   }
 
   /** `call`s whose caller still waits (for its answer, or for room), by id: the ones a caller can withdraw */
@@ -539,7 +591,7 @@ export class Model {
       deadline: Infinity,
       deadlineKey: req.root,
       deliveredTo: undefined,
-      routedAt: undefined,
+      routedAt: [],
       byWaiter: false
     }
     this.requests.set(req.id, state)
@@ -681,6 +733,22 @@ export class Model {
     this.log.push(`${path}: its next spawn will throw`)
   }
 
+  /**
+   * A burst: the commands until `release` are one synchronous step of the real
+   * system (sends and ends in one go, nothing scheduled runs in between), so
+   * what they passivate ends only once the burst is over.
+   */
+  hold(): void {
+    this.holding = true
+    this.log.push("a burst begins")
+  }
+
+  release(): void {
+    this.holding = false
+    this.log.push("the burst is over")
+    this.flush()
+  }
+
   /** Root stop begins (`shutdown` or closing its Scope); idempotent. */
   shutdown(): void {
     this.log.push(this.rootRunning ? "root stop begins" : "root stop requested again")
@@ -718,18 +786,32 @@ export class Model {
       level.entries.set(key, entry)
       entry.mailbox.push(id)
       this.accept(entry, id)
-      if (room !== undefined) this.passivated.push(room)
-      this.spawn(entry, 0)
+      if (room === undefined) {
+        this.spawn(entry, 0)
+        return "accepted"
+      }
+      // its first child starts in the place of the one passivated for it, once that one has ended
+      entry.phase = "pending"
+      room.heir = entry
+      this.deferred.push({ passivated: room })
+      this.count(`pending ${depthName(level)} ${entry.kind}`)
+      this.log.push(`${entry.path} waits for the place of ${room.path}`)
       return "accepted"
     }
     if (entry.phase === "passivating") {
       // its child ends with its own mailbox; a new child takes this one once it has
       const room = this.makeRoom(level, entry)
       if (room === false) return this.capReached(level, key)
-      if (room !== undefined) this.passivated.push(room)
+      // the key it was passivated for waits for the one passivated now instead (or starts, if a place is free)
+      const heir = entry.heir
+      entry.heir = undefined
       entry.next = []
       entry.phase = "reviving"
-      this.count(`revived ${level === this.root ? "root" : "inner"} ${entry.kind}`)
+      if (room !== undefined) {
+        room.heir = heir
+        this.deferred.push({ passivated: room })
+      } else if (heir !== undefined) this.startHeir(heir)
+      this.count(`revived ${depthName(level)} ${entry.kind}`)
       this.log.push(`${entry.path} revived: a new mailbox for the child after the passivated one`)
     }
     const mailbox = entry.next ?? entry.mailbox
@@ -738,7 +820,7 @@ export class Model {
         return { _tag: "TooManyRequests", key, capacity: level.capacity }
       }
       entry.waiters.push({ id, until: this.now + level.overflowWait })
-      this.count(`waits for room (${level === this.root ? "root" : "inner"})`)
+      this.count(`waits for room (${depthName(level)})`)
       return "waiting"
     }
     mailbox.push(id)
@@ -788,7 +870,7 @@ export class Model {
     for (const entry of level.entries.values()) {
       if (entry !== reviving && entry.phase === "active" && entry.child !== undefined && entry.mailbox.length === 0) {
         entry.phase = "passivating"
-        this.count(`passivated ${level === this.root ? "root" : "inner"} ${entry.kind}`)
+        this.count(`passivated ${depthName(level)} ${entry.kind}`)
         this.log.push(`${entry.path} passivated to make room`)
         return entry
       }
@@ -797,7 +879,7 @@ export class Model {
   }
 
   private capReached(level: Level, key: string): Outcome {
-    this.count(`no room for a child (${level === this.root ? "root" : "inner"})`)
+    this.count(`no room for a child (${depthName(level)})`)
     return { _tag: "TooManyRequests", key, capacity: level.maxChildren!, limit: "maxChildren" }
   }
 
@@ -808,8 +890,16 @@ export class Model {
    * controlled child goes on until told to end.
    */
   private flush(): void {
-    while (this.passivated.length > 0) {
-      const entry = this.passivated.shift()!
+    if (this.holding) return
+    while (this.deferred.length > 0) {
+      const next = this.deferred.shift()!
+      if ("start" in next) {
+        const entry = next.start
+        if (entry.level.entries.get(entry.key) !== entry || entry.child !== undefined || entry.phase !== "active") continue
+        this.startChild(entry)
+        continue
+      }
+      const entry = next.passivated
       const level = entry.level
       if (
         entry.child === undefined || level.entries.get(entry.key) !== entry ||
@@ -833,7 +923,7 @@ export class Model {
     while (entry.waiters.length > 0 && mailbox.length < entry.level.capacity) {
       const waiter = entry.waiters.shift()!
       mailbox.push(waiter.id)
-      this.count(`waiter admitted (${entry.level === this.root ? "root" : "inner"})`)
+      this.count(`waiter admitted (${depthName(entry.level)})`)
       this.accept(entry, waiter.id)
     }
   }
@@ -846,7 +936,7 @@ export class Model {
   private refuseWaiters(entry: Entry, answer: Outcome & { _tag: "Unavailable" | "ChildFailed" }): void {
     for (const waiter of entry.waiters.splice(0)) {
       const state = this.requests.get(waiter.id)!
-      this.count(`waiter refused ${answer._tag} (${entry.level === this.root ? "root" : "inner"})`)
+      this.count(`waiter refused ${answer._tag} (${depthName(entry.level)})`)
       if (entry.level !== this.root) this.waiterAnswer(entry.level, state, answer)
       else if (answer._tag === "ChildFailed") {
         // the root's `send` gives the Deferred, answered
@@ -873,7 +963,7 @@ export class Model {
         entry.waiters = entry.waiters.filter((w) => w.until > this.now)
         for (const waiter of due) {
           const full = { _tag: "TooManyRequests", key: entry.key, capacity: level.capacity } as const
-          this.count(`wait for room passed (${level === this.root ? "root" : "inner"})`)
+          this.count(`wait for room passed (${depthName(level)})`)
           if (level === this.root) this.refuse(this.requests.get(waiter.id)!, full)
           else this.waiterAnswer(level, this.requests.get(waiter.id)!, full)
         }
@@ -1049,8 +1139,12 @@ export class Model {
     this.requests.get(id)!.deliveredTo = entry.path
   }
 
-  /** Start the entry's next child, at once or after a restart delay. */
-  private spawn(entry: Entry, delay: number): void {
+  /**
+   * Start the entry's next child: at once (a new key's first child, in the
+   * sender's call), on the next tick (`later`: a successor, a revived or
+   * pending key's child), or after a restart delay.
+   */
+  private spawn(entry: Entry, delay: number, later = false): void {
     entry.level.live++
     if (delay > 0) {
       // spawned once the delay has passed (a stop meanwhile cancels it): not a child yet
@@ -1061,7 +1155,8 @@ export class Model {
       return
     }
     entry.phase = "active"
-    this.startChild(entry)
+    if (!later) return this.startChild(entry)
+    this.deferred.push({ start: entry })
   }
 
   /** `factory.spawn` is called: a new incarnation (counted by the root's stats), even if building it throws. */
@@ -1093,18 +1188,15 @@ export class Model {
         }
         return this.serveRun(entry)
       case "down": {
-        const level = new Level(
-          ++this.levelIds,
-          `${entry.key}/`,
-          innerKinds,
-          this.config.innerCapacity,
-          this.config.innerTimeout,
-          entry,
-          this.config.innerMaxChildren,
-          this.config.innerOverflowWait
-        )
+        const c = this.config
+        const level = entry.level.depth === 0
+          ? new Level(++this.levelIds, 1, `${entry.path}/`, innerKinds, c.innerCapacity, c.innerTimeout, entry, c.innerMaxChildren, c.innerOverflowWait)
+          : new Level(++this.levelIds, 2, `${entry.path}/`, leafKinds, c.leafCapacity, undefined, entry, c.leafMaxChildren, undefined)
         entry.child = { tag: "down", level }
-        return this.route(entry)
+        this.route(entry)
+        // started on a mailbox that has ended already (a stop began before it started): it stops in turn
+        if (entry.ended && entry.child?.tag === "down") this.beginStop(level)
+        return
       }
     }
   }
@@ -1222,13 +1314,14 @@ export class Model {
           const state = this.requests.get(id)!
           if (state.answer !== undefined) continue
           const req = state.req
-          if (req.badInner) {
+          if (req.badInner && level.depth === 1) {
             this.answer(id, [{ _tag: "Die" }])
             continue
           }
-          state.routedAt = level.id
-          const placed = this.place(level, req.inner, id)
-          if (placed === "waiting") this.log.push(`#${id} waits for room at ${level.prefix}${req.inner}`)
+          state.routedAt.push(level.id)
+          const key = keyAt(req, level.depth)
+          const placed = this.place(level, key, id)
+          if (placed === "waiting") this.log.push(`#${id} waits for room at ${level.prefix}${key}`)
           else if (placed !== "accepted") this.answer(id, [placed])
         }
       }
@@ -1251,15 +1344,7 @@ export class Model {
     // its finalizers run before its disposal: one sends a request for this very key
     this.armed = undefined
     const inner = entry.level !== this.root
-    const req: Request = {
-      id: this.nextId(),
-      root: inner ? downKey : entry.key,
-      inner: inner ? entry.key : "x",
-      work: 0,
-      badRoot: false,
-      badInner: false,
-      mode: "send"
-    }
+    const req = requestFor(entry.path, this.nextId())
     this.log.push(`${entry.path} sends #${req.id} as it ends`)
     this.count(`request sent by a child as it ends (${inner ? "inner" : entry.kind})`)
     // routed at once, like any request (the parent wakes a waiting router inside the send): a request for
@@ -1284,6 +1369,11 @@ export class Model {
       entry.lastCause = how
       delay = entry.failures <= this.delays.length ? this.delays[entry.failures - 1]! : -1
       level.stats.failures++
+      // a defect before it took a request would come again: not restarted
+      if (how === "die" && (child === undefined || (child.tag === "ctl" && child.held.length === 0))) {
+        this.count("died before it took a request")
+        delay = -1
+      }
     }
     if (child?.tag === "ctl") {
       // what it took and left unanswered is answered for it
@@ -1306,7 +1396,14 @@ export class Model {
       entry.mailbox.shift()
       this.admit(entry)
     }
-    if (entry.phase === "passivating") return this.forget(entry)
+    if (entry.phase === "passivating") {
+      // its place goes to the key it was passivated for
+      const heir = entry.heir
+      entry.heir = undefined
+      this.forget(entry)
+      if (heir !== undefined) this.startHeir(heir)
+      return
+    }
     if (entry.phase === "reviving") {
       // the new child takes the new mailbox, afresh: no failures behind it
       this.count("revived key's new child")
@@ -1315,17 +1412,31 @@ export class Model {
       entry.ended = false
       entry.failures = 0
       entry.incarnation = 0
-      return this.spawn(entry, 0)
+      return this.spawn(entry, 0, true)
     }
     if (entry.mailbox.length === 0) return this.forget(entry)
     this.count("ends with requests waiting")
-    if (!failed) return this.spawn(entry, 0)
+    if (!failed) return this.spawn(entry, 0, true)
     if (delay < 0) return this.giveUp(entry)
     this.spawn(entry, delay)
   }
 
+  /** The place of a passivated child is free: the key waiting for it starts its child, or is forgotten if nothing waits. */
+  private startHeir(heir: Entry): void {
+    if (heir.phase !== "pending" || heir.level.entries.get(heir.key) !== heir) return
+    heir.phase = "active"
+    while (heir.mailbox.length > 0 && this.isAnswered(heir.mailbox[0]!)) {
+      heir.mailbox.shift()
+      this.admit(heir)
+    }
+    this.count(heir.mailbox.length === 0 ? "pending key forgotten: its requests were answered" : "pending key starts")
+    if (heir.mailbox.length === 0) return this.forget(heir)
+    this.log.push(`${heir.path} takes its place`)
+    this.spawn(heir, 0, true)
+  }
+
   private giveUp(entry: Entry): void {
-    this.count(`give-up ${entry.level === this.root ? "root" : "inner"} (${this.config.restart} schedule)`)
+    this.count(`give-up ${depthName(entry.level)} (${this.config.restart} schedule)`)
     this.log.push(`${entry.path} gave up after ${entry.failures} failures`)
     this.forget(entry)
     const failed = { _tag: "ChildFailed", key: entry.key, cause: entry.lastCause! } as const
@@ -1347,13 +1458,22 @@ export class Model {
   private beginStop(level: Level): void {
     if (level.state !== "running") return
     level.state = "stopping"
+    // first what no child will take (a child ending below may finish the stop at once)
     for (const entry of [...level.entries.values()]) {
-      this.refuseWaiters(entry, { _tag: "Unavailable", key: entry.key })
-      if (entry.next !== undefined) {
+      if (entry.phase === "pending") {
+        // no child yet: what waits for it is left over
+        this.refuseWaiters(entry, { _tag: "Unavailable", key: entry.key })
+        entry.ended = true
+        level.leftovers.push({ key: entry.key, mailbox: entry.mailbox })
+        this.forget(entry)
+      } else if (entry.next !== undefined) {
         // a revived key's new mailbox: its child will never start
         level.leftovers.push({ key: entry.key, mailbox: entry.next })
         entry.next = undefined
       }
+    }
+    for (const entry of [...level.entries.values()]) {
+      this.refuseWaiters(entry, { _tag: "Unavailable", key: entry.key })
       entry.ended = true
       if (entry.phase === "restarting") {
         // the successor waiting out its delay is interrupted
@@ -1388,7 +1508,7 @@ export class Model {
     level.state = "stopped"
     for (const { key, mailbox } of level.leftovers.splice(0)) {
       for (const id of mailbox.splice(0)) {
-        if (!this.isAnswered(id)) this.count(`leftover answered at stop (${level === this.root ? "root" : "inner"})`)
+        if (!this.isAnswered(id)) this.count(`leftover answered at stop (${depthName(level)})`)
         this.answer(id, [{ _tag: "Unavailable", key }])
       }
     }

@@ -33,8 +33,10 @@ import {
   type EndHow,
   innerKinds,
   type Kind,
+  leafKinds,
   type Outcome,
   type Request,
+  requestFor,
   rootKinds,
   servedValue
 } from "./model.js"
@@ -188,15 +190,19 @@ export class Real {
   // Factories
   // ---------------------------------------------------------------------------
 
-  /** The root's children, or those of the downstream dispatcher under "g" (paths `g/<key>`). */
-  private factory(level: "root" | "inner"): Dispatcher.Factory<Request, string, string> {
-    const [prefix, kinds] = level === "root" ? ["", rootKinds] : [`${downKey}/`, innerKinds]
+  /** The root's children, those of the downstream dispatcher under "g" (paths `g/<key>`), or of the one under "g/h". */
+  private factory(level: "root" | "inner" | "leaf"): Dispatcher.Factory<Request, string, string> {
+    const [prefix, kinds] = level === "root"
+      ? ["", rootKinds]
+      : level === "inner"
+      ? [`${downKey}/`, innerKinds]
+      : [`${downKey}/h/`, leafKinds]
     return {
       keyOf: (r) => {
-        if (level === "root" ? r.badRoot : r.badInner) {
-          throw new Error(`keyOf: no ${level === "root" ? "root" : "downstream"} key for #${r.id}`)
+        if (level === "root" ? r.badRoot : level === "inner" && r.badInner) {
+          throw new Error(`keyOf: no ${level} key for #${r.id}`)
         }
-        return level === "root" ? r.root : r.inner
+        return level === "root" ? r.root : level === "inner" ? r.inner : r.leaf
       },
       spawn: (spec) => {
         if (this.poisoned.delete(prefix + spec.key)) throw new Error(`spawn: cannot build ${prefix}${spec.key}`)
@@ -269,11 +275,17 @@ export class Real {
           )
         case "down": {
           const c = self.config
-          return yield* Dispatcher.runChild(
-            spec,
-            self.factory("inner"),
-            self.levelOptions("inner", c.innerCapacity, c.innerTimeout, c.innerMaxChildren, c.innerOverflowWait)
-          )
+          return yield* prefix === ""
+            ? Dispatcher.runChild(
+              spec,
+              self.factory("inner"),
+              self.levelOptions("inner", c.innerCapacity, c.innerTimeout, c.innerMaxChildren, c.innerOverflowWait)
+            )
+            : Dispatcher.runChild(
+              spec,
+              self.factory("leaf"),
+              self.levelOptions("leaf", c.leafCapacity, undefined, c.leafMaxChildren, undefined)
+            )
         }
       }
     })
@@ -281,16 +293,7 @@ export class Real {
 
   private lastWords(path: string): Effect.Effect<void> {
     this.armed = undefined
-    const inner = path.startsWith("g/")
-    const req: Request = {
-      id: this.requests.size + 1,
-      root: inner ? "g" : path,
-      inner: inner ? path.slice(2) : "x",
-      work: 0,
-      badRoot: false,
-      badInner: false,
-      mode: "send"
-    }
+    const req = requestFor(path, this.requests.size + 1)
     const record: RealRequest = { req, send: undefined, call: undefined }
     this.requests.set(req.id, record)
     // in a fiber of its own: with `overflow: { wait }` it may wait for room, and the finalizer goes on
@@ -322,6 +325,40 @@ export class Real {
     return this.sendStatus(req.id)
   }
 
+  /** A send in a burst: started now, nothing settled. */
+  sendNow(req: Request): void {
+    const record: RealRequest = { req, send: undefined, call: undefined }
+    this.requests.set(req.id, record)
+    if (req.mode === "call") record.call = this.fork(Dispatcher.call(this.dispatcher, req))
+    else record.send = this.fork(Dispatcher.send(this.dispatcher, req))
+  }
+
+  /** A controlled child takes up to `n` requests in a burst: now, nothing settled. */
+  takeNow(path: string, n: number): Array<number> {
+    const handle = this.ctl.get(path)
+    if (handle === undefined) throw new Error(`no live controlled child at ${path}`)
+    const taken: Array<number> = []
+    for (let i = 0; i < n; i++) {
+      const next = Queue.takeUnsafe(handle.spec.requests)
+      if (next === undefined || Exit.isFailure(next)) break
+      handle.held.push(next.value)
+      this.deliver(path, next.value.request.id)
+      taken.push(next.value.request.id)
+    }
+    return taken
+  }
+
+  /** A controlled child ends in a burst: now, nothing settled. */
+  endNow(path: string, how: EndHow): void {
+    const handle = this.ctl.get(path)
+    if (handle === undefined) throw new Error(`no live controlled child at ${path}`)
+    if (how === "interrupt") return handle.fiber.interruptUnsafe()
+    Deferred.doneUnsafe(
+      handle.stop,
+      how === "success" ? Exit.void : how === "fail" ? Exit.fail("boom") : Exit.die(new Error("kaput"))
+    )
+  }
+
   /** A `send`'s state: still waiting for room, or what it gave (a `call`'s is "accepted" unless answered). */
   sendStatus(id: number): Outcome | "accepted" | "waiting" {
     const record = this.requests.get(id)!
@@ -340,16 +377,7 @@ export class Real {
 
   /** A controlled child takes up to `n` requests (without waiting). */
   async take(path: string, n: number): Promise<Array<number>> {
-    const handle = this.ctl.get(path)
-    if (handle === undefined) throw new Error(`no live controlled child at ${path}`)
-    const taken: Array<number> = []
-    for (let i = 0; i < n; i++) {
-      const next = Queue.takeUnsafe(handle.spec.requests)
-      if (next === undefined || Exit.isFailure(next)) break
-      handle.held.push(next.value)
-      this.deliver(path, next.value.request.id)
-      taken.push(next.value.request.id)
-    }
+    const taken = this.takeNow(path, n)
     await this.run(this.settle)
     return taken
   }
