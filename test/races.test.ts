@@ -39,4 +39,37 @@ describe("passivation racing a revival", () => {
       for (const answer of [a1, b1, a2, a3]) assert.isTrue(yield* Deferred.isDone(answer), "every accepted request answered")
       assert.deepStrictEqual(yield* Deferred.await(a3), "a3")
     }).pipe(Effect.scoped))
+
+  // real time: idle ends and passivations race as they fall, many keys cycling through a small cap
+  for (const [name, options] of [
+    ["maxChildren 4 and a 1 ms idleTimeToLive", { maxChildren: 4 }],
+    ["maxChildren 16 and a 1 ms idleTimeToLive", { maxChildren: 16 }],
+    ["a 1 ms idleTimeToLive alone", {}]
+  ] as const) {
+    it.live(`idle ends racing passivations and revivals lose nothing: ${name}`, () =>
+      Effect.gen(function*() {
+        const d = yield* Dispatcher.make<number, number>({
+          keyOf: (n) => `k${n % 40}`,
+          spawn: Dispatcher.serveWith((n: number) => (n % 3 === 0 ? Effect.as(Effect.sleep("1 millis"), n) : Effect.succeed(n)), {
+            idleTimeToLive: "1 millis"
+          })
+        }, options)
+        const answers: Array<Deferred.Deferred<number, Dispatcher.DispatchError>> = []
+        for (let round = 0; round < 40; round++) {
+          // a burst of concurrent senders, then a pause about as long as the idle time
+          const sent = yield* Effect.forEach(
+            Array.from({ length: 50 }, (_, i) => round * 50 + i),
+            (n) => Effect.exit(Dispatcher.send(d, n)),
+            { concurrency: "unbounded" }
+          )
+          for (const exit of sent) if (exit._tag === "Success") answers.push(exit.value)
+          yield* Effect.sleep(`${round % 3} millis`)
+        }
+        yield* Dispatcher.shutdown(d).pipe(Effect.timeout("10 seconds"))
+        let unanswered = 0
+        for (const answer of answers) if (!(yield* Deferred.isDone(answer))) unanswered++
+        assert.strictEqual(unanswered, 0, `${unanswered} of ${answers.length} accepted requests never answered`)
+        assert.isAbove(answers.length, 0)
+      }))
+  }
 })
