@@ -293,6 +293,37 @@ export interface ServeOptions {
 }
 
 /**
+ * The property that marks a value as a `Dispatcher`. A type error about a
+ * value that is not a dispatcher names it (`Property '[TypeId]' is missing`).
+ *
+ * @example
+ * ```ts
+ * import { Dispatcher } from "effect-dispatcher"
+ *
+ * const isDispatcher = (u: unknown): boolean => typeof u === "object" && u !== null && Dispatcher.TypeId in u
+ * ```
+ *
+ * @since 0.1.0
+ * @category type ids
+ */
+export const TypeId: TypeId = root.TypeId
+
+/**
+ * The type of `TypeId`.
+ *
+ * @example
+ * ```ts
+ * import type { Dispatcher } from "effect-dispatcher"
+ *
+ * const id: Dispatcher.TypeId = "~effect-dispatcher/Dispatcher"
+ * ```
+ *
+ * @since 0.1.0
+ * @category type ids
+ */
+export type TypeId = "~effect-dispatcher/Dispatcher"
+
+/**
  * A root dispatcher (Go: `T`). Opaque: use it with `send`, `call`,
  * `shutdown`, `awaitStop`, `stats` and `children`.
  *
@@ -314,7 +345,7 @@ export interface ServeOptions {
  * @category models
  */
 export interface Dispatcher<in Req, out Res = void, out E = never> extends Pipeable.Pipeable {
-  readonly [root.TypeId]: Dispatcher.Variance<Req, Res, E>
+  readonly [TypeId]: Dispatcher.Variance<Req, Res, E>
 }
 
 /**
