@@ -251,7 +251,12 @@ export interface Factory<Req, Res = void, E = never, R = never> {
  * @category models
  */
 export interface Options {
-  /** Requests a child's mailbox holds; default 64 (Kafka-Pixy's `channel_buffer_size`) */
+  /**
+   * Requests a child's mailbox holds; default 64 (Kafka-Pixy's `channel_buffer_size`). A request
+   * the child has taken (its handler is running) has left the mailbox, so one key can have
+   * `mailboxCapacity + 1` accepted requests unanswered: with 8, a ninth is accepted while the
+   * handler holds the first, and the tenth fails `TooManyRequests`.
+   */
   readonly mailboxCapacity?: number
   /** This dispatcher's name in logs, spans and metrics; default `"dispatcher"` */
   readonly name?: string
