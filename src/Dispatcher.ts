@@ -4,6 +4,7 @@
  * it stops with work left, and stopped gracefully with nothing lost. The
  * Effect form of Kafka-Pixy's `consumer/dispatcher`.
  *
+ * @module effect-dispatcher/Dispatcher
  * @since 0.1.0
  */
 import type { Cause, Config, Context, Deferred, Duration, Effect, Exit, Layer, Metric, Pipeable, Queue, Schedule, Scope } from "effect"
@@ -171,7 +172,9 @@ export interface Envelope<Req, Res = void, E = never> {
   readonly enqueuedAt: number
   /** Answer with an exit; `false` if it was already answered */
   readonly reply: (exit: Exit.Exit<Res, E>) => Effect.Effect<boolean>
+  /** Answer with a value; `false` if it was already answered */
   readonly succeed: (value: Res) => Effect.Effect<boolean>
+  /** Answer with an error; `false` if it was already answered */
   readonly fail: (error: E) => Effect.Effect<boolean>
 }
 
@@ -223,7 +226,9 @@ export interface ChildSpec<Req, Res = void, E = never> {
  * @category models
  */
 export interface Factory<Req, Res = void, E = never, R = never> {
+  /** The key of a request: requests with the same key go to the same child */
   readonly keyOf: (request: Req) => Key
+  /** The child's whole life, in a fiber and a Scope of its own; its end, for any reason, is its disposal */
   readonly spawn: (child: ChildSpec<Req, Res, E>) => Effect.Effect<unknown, unknown, R | Scope.Scope>
 }
 
@@ -382,8 +387,11 @@ export declare namespace Dispatcher {
    * @category models
    */
   export interface Variance<in Req, out Res, out E> {
+    /** the requests it takes (contravariant) */
     readonly _Req: (_: Req) => void
+    /** the answers it gives (covariant) */
     readonly _Res: (_: never) => Res
+    /** the errors its children answer with (covariant) */
     readonly _E: (_: never) => E
   }
 }
@@ -519,6 +527,7 @@ export interface TreeChild extends ChildInfo {
  */
 export interface TestChild<Req, Res = void, E = never> {
   readonly spec: ChildSpec<Req, Res, E>
+  /** Offer a request as a dispatcher would: the Deferred its answer completes, or a refusal */
   readonly offer: (
     request: Req
   ) => Effect.Effect<
