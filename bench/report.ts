@@ -48,6 +48,10 @@ const figures: ReadonlyArray<Figure> = [
   { id: "w1-k1", workload: "w1-k1", label: "W1 round trip, K = 1 (calls/s)", unit: "rate", better: "higher", pick: (r) => r.value },
   { id: "w1-k1000", workload: "w1-k1000", label: "W1 round trip, K = 1,000 (calls/s)", unit: "rate", better: "higher", pick: (r) => r.value },
   { id: "w1-k100000", workload: "w1-k100000", label: "W1 round trip, K = 100,000 (calls/s)", unit: "rate", better: "higher", pick: (r) => r.value },
+  { id: "w1-k1-sync", workload: "w1-k1-sync", label: "W1 with an `Effect.sync` handler, K = 1 (calls/s)", unit: "rate", better: "higher", pick: (r) => r.value },
+  { id: "w1-k1000-sync", workload: "w1-k1000-sync", label: "W1 with an `Effect.sync` handler, K = 1,000 (calls/s)", unit: "rate", better: "higher", pick: (r) => r.value },
+  { id: "w1-k1-async", workload: "w1-k1-async", label: "W1 with one async hop (`Effect.promise`), K = 1 (calls/s)", unit: "rate", better: "higher", pick: (r) => r.value },
+  { id: "w1-k1000-async", workload: "w1-k1000-async", label: "W1 with one async hop (`Effect.promise`), K = 1,000 (calls/s)", unit: "rate", better: "higher", pick: (r) => r.value },
   { id: "w2", workload: "w2", label: "W2 churn, spawn + dispose per call (keys/s)", unit: "rate", better: "higher", pick: (r) => r.value },
   { id: "w3", workload: "w3", label: "W3 hierarchy, 100 groups x 100 topics (calls/s)", unit: "rate", better: "higher", pick: (r) => r.value },
   { id: "w4", workload: "w4", label: "W4 heap per idle child (bytes)", unit: "bytes", better: "lower", pick: (r) => r.value },
@@ -360,6 +364,9 @@ const method = (info: RunInfo): Array<string> => [
   "- Effect peers run their callers as fibers of one Effect program; plain JS runs them as async functions; the two drivers are the same loop. " +
   "Each call sends a distinct `n` and the answer must be `n`.",
   "- W1: 1,024 callers, call i goes to key i mod K, capacity 2,048 (nothing is rejected); a fresh instance has its K children spawned before the clock starts, so W1 is the round trip with K live children. " +
+  "The three W1 rows answer with `Effect.succeed(n)`, the fast path (nothing to run); the `Effect.sync` rows run the handler `Effect.sync(() => n)`, " +
+  "the async rows `Effect.promise(() => Promise.resolve(n))`, one microtask hop per request (plain JS: a function call, and `await Promise.resolve(n)`, one request at a time as `serve` does; " +
+  "effect-floor and effect-diy run the handler's Effect in the child before answering). " +
   "W2: 256 callers, every call to a fresh key whose child answers it and ends. " +
   "W3: 1,024 callers over 100 groups x 100 topics, root by group, a dispatcher per group by topic, leaves answer; the 10,000 leaves are spawned before the clock starts.",
   `- W4: ${info.quick ? "10,000" : "100,000"} children made idle (one call each, answered) on mailboxes of capacity 64; ` +

@@ -41,14 +41,19 @@ const outDir = argValue("--out") ?? join(here, "results")
 const update = process.argv.includes("--update")
 
 /**
- * --quick keeps the suite under a minute on an idle machine: one repetition,
+ * --quick keeps the suite around a minute on an idle machine: one repetition,
  * shorter runs, no K = 100,000, 10,000 idle children for W4/W5, effect-cluster
- * only at K = 1, and beyond W1 only the peers a target is measured against
- * (none for the absolute W4-W6).
+ * only at K = 1, W1's `sync` and `async` handlers only at K = 1,000 and for this
+ * project, effect-floor and plain, and beyond W1 only the peers a target is
+ * measured against (none for the absolute W4-W6).
  */
 const quickSkips: Partial<Record<WorkloadName, ReadonlyArray<PeerName>>> = {
   "w1-k100000": peerNames,
   "w1-k1000": ["effect-cluster"],
+  "w1-k1-sync": peerNames,
+  "w1-k1-async": peerNames,
+  "w1-k1000-sync": ["effect-diy", "effect-cluster"],
+  "w1-k1000-async": ["effect-diy", "effect-cluster"],
   w2: ["effect-diy", "effect-cluster"],
   w3: ["effect-floor", "plain"],
   w4: ["effect-floor", "plain", "effect-diy", "effect-cluster"],
@@ -244,7 +249,7 @@ const main = async () => {
       outcome.result.waitedMillis = waited
       outcome.result.source = source
     }
-    const tag = `[${String(i + 1).padStart(3)}/${jobs.length}] rep ${job.rep + 1} ${job.workload.padEnd(10)} ${job.peer.padEnd(17)}`
+    const tag = `[${String(i + 1).padStart(3)}/${jobs.length}] rep ${job.rep + 1} ${job.workload.padEnd(14)} ${job.peer.padEnd(17)}`
     if (outcome.result !== undefined) {
       results.push(outcome.result)
       const r = outcome.result

@@ -21,9 +21,24 @@ export type ChildKind =
   /** take requests and never answer them: a mailbox that stays full (W6's rejection cost) */
   | "stuck"
 
+/**
+ * What an `echo` child's handler is. W1 measures all three: `succeed` is the
+ * fast path (nothing to run, so this project answers inside the sender's call);
+ * a real handler runs code (`sync`) and often waits for something (`async`).
+ */
+export type Handler =
+  /** `Effect.succeed(n)` (plain JS: the value itself): done at once, nothing to run */
+  | "succeed"
+  /** `Effect.sync(() => n)` (plain JS: a function call): synchronous code, as most handlers start */
+  | "sync"
+  /** `Effect.promise(() => Promise.resolve(n))` (plain JS: `await`): one real asynchronous hop, a microtask */
+  | "async"
+
 export interface MakeOptions {
   readonly capacity: number
   readonly child: ChildKind
+  /** the `echo` child's handler; `succeed` when left out */
+  readonly handler?: Handler
 }
 
 export interface EffectService {
@@ -81,8 +96,27 @@ export type Peer = EffectPeer | PromisePeer
 export const peerNames = ["effect-dispatcher", "effect-floor", "plain", "effect-diy", "effect-cluster"] as const
 export type PeerName = (typeof peerNames)[number]
 
-export const workloadNames = ["w1-k1", "w1-k1000", "w1-k100000", "w2", "w3", "w4", "w5", "w6"] as const
+export const workloadNames = [
+  "w1-k1",
+  "w1-k1000",
+  "w1-k100000",
+  "w1-k1-sync",
+  "w1-k1000-sync",
+  "w1-k1-async",
+  "w1-k1000-async",
+  "w2",
+  "w3",
+  "w4",
+  "w5",
+  "w6"
+] as const
 export type WorkloadName = (typeof workloadNames)[number]
+
+/** A W1 workload's keys and handler (`w1-k1000-async`: 1,000 keys, an `async` handler); undefined for the others. */
+export const w1Of = (workload: WorkloadName): { readonly keys: number; readonly handler: Handler } | undefined => {
+  const match = /^w1-k(\d+)(?:-(sync|async))?$/.exec(workload)
+  return match === null ? undefined : { keys: Number(match[1]), handler: (match[2] as Handler | undefined) ?? "succeed" }
+}
 
 /** What a workload measured, before the worker adds the peer's name. */
 export interface Measured {

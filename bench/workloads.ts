@@ -16,7 +16,7 @@ import type {
   PromiseService,
   WorkloadName
 } from "./types.js"
-import { REJECTED } from "./types.js"
+import { REJECTED, w1Of } from "./types.js"
 
 export interface Params {
   readonly quick: boolean
@@ -52,9 +52,6 @@ const W3_TOPICS = 100
 const W4_CAPACITY = 64 // the library's default mailbox
 const W6_CALLERS = 4_096
 const W6_CAPACITY = 64
-
-export const keysOf = (workload: WorkloadName): number =>
-  workload === "w1-k1" ? 1 : workload === "w1-k1000" ? 1_000 : 100_000
 
 const keyNames = (count: number, prefix: string): Array<string> => Array.from({ length: count }, (_, i) => `${prefix}${i}`)
 
@@ -229,14 +226,13 @@ const spawnIdleE = (service: EffectService, keys: Array<string>) =>
   driveE(W1_CALLERS, 0, keys.length, (n) => service.call(keys[n]!, n))
 
 export const runEffect = (peer: EffectPeer, workload: WorkloadName, params: Params): Effect.Effect<Measured, unknown> => {
+  const w1 = w1Of(workload)
+  if (w1 !== undefined) {
+    const keys = keyNames(w1.keys, "k")
+    const options: MakeOptions = { capacity: W1_CAPACITY, child: "echo", handler: w1.handler }
+    return callsPerSecondE(params, options, flatE(peer, keys), W1_CALLERS, w1.keys > 1 ? w1.keys : 0)
+  }
   switch (workload) {
-    case "w1-k1":
-    case "w1-k1000":
-    case "w1-k100000": {
-      const k = keysOf(workload)
-      const keys = keyNames(k, "k")
-      return callsPerSecondE(params, { capacity: W1_CAPACITY, child: "echo" }, flatE(peer, keys), W1_CALLERS, k > 1 ? k : 0)
-    }
     case "w2":
       return callsPerSecondE(
         params,
@@ -265,6 +261,8 @@ export const runEffect = (peer: EffectPeer, workload: WorkloadName, params: Para
       return shutdownE(peer, params)
     case "w6":
       return overloadE(peer, params)
+    default:
+      throw new Error(`no such workload: ${workload}`)
   }
 }
 
@@ -580,17 +578,16 @@ const spawnIdleP = (service: PromiseService, keys: Array<string>) =>
 const tick = () => new Promise<void>((resolve) => setTimeout(resolve, 10))
 
 export const runPromise = async (peer: PromisePeer, workload: WorkloadName, params: Params): Promise<Measured> => {
+  const w1 = w1Of(workload)
+  if (w1 !== undefined) {
+    const k = w1.keys
+    const keys = keyNames(k, "k")
+    return callsPerSecondP(params, () => {
+      const service = peer.make({ capacity: W1_CAPACITY, child: "echo", handler: w1.handler })
+      return { call: (n) => service.call(keys[n % k]!, n), stop: service.stop }
+    }, W1_CALLERS, k > 1 ? k : 0)
+  }
   switch (workload) {
-    case "w1-k1":
-    case "w1-k1000":
-    case "w1-k100000": {
-      const k = keysOf(workload)
-      const keys = keyNames(k, "k")
-      return callsPerSecondP(params, () => {
-        const service = peer.make({ capacity: W1_CAPACITY, child: "echo" })
-        return { call: (n) => service.call(keys[n % k]!, n), stop: service.stop }
-      }, W1_CALLERS, k > 1 ? k : 0)
-    }
     case "w2":
       return callsPerSecondP(params, () => {
         const service = peer.make({ capacity: W1_CAPACITY, child: "once" })
@@ -661,6 +658,8 @@ export const runPromise = async (peer: PromisePeer, workload: WorkloadName, para
     }
     case "w6":
       return overloadP(peer, params)
+    default:
+      throw new Error(`no such workload: ${workload}`)
   }
 }
 

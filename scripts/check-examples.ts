@@ -1,14 +1,19 @@
 /**
  * Type-checks every `ts` example in the public modules' JSDoc, so none rots:
  * each example becomes a module of its own, compiled with the project's
- * options and `effect-dispatcher` mapped to the sources. Run by `npm run typecheck`.
+ * options and `effect-dispatcher` mapped to the sources. The public modules are
+ * the package's entry points (package.json `exports`, as their sources). Run by
+ * `npm run typecheck` and `npm run docs`.
  */
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { join, resolve } from "node:path"
 import ts from "typescript"
 
 const root = resolve(import.meta.dirname, "..")
-const modules = ["src/index.ts", "src/Dispatcher.ts", "src/DispatchError.ts"]
+const manifest = JSON.parse(readFileSync(join(root, "package.json"), "utf8"))
+const modules = Object.values(manifest.exports as Record<string, { readonly default: string }>).map((target) =>
+  target.default.replace(/^\.\/dist\/(.*)\.js$/, "src/$1.ts")
+)
 // inside the project, so the examples are ES modules resolving its node_modules
 const dir = join(root, "node_modules", ".cache", "jsdoc-examples")
 rmSync(dir, { recursive: true, force: true })

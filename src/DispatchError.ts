@@ -2,6 +2,7 @@
  * The errors a dispatcher answers with. Each is a `Schema.TaggedError` that
  * carries the key it concerns, so a caller can tell which worker refused it.
  *
+ * @module effect-dispatcher/DispatchError
  * @since 0.1.0
  */
 import { Cause, Schema } from "effect"

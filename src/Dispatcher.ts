@@ -4,6 +4,7 @@
  * it stops with work left, and stopped gracefully with nothing lost. The
  * Effect form of Kafka-Pixy's `consumer/dispatcher`.
  *
+ * @module effect-dispatcher/Dispatcher
  * @since 0.1.0
  */
 import type { Cause, Config, Context, Deferred, Duration, Effect, Exit, Layer, Metric, Pipeable, Queue, Schedule, Scope } from "effect"
@@ -170,7 +171,9 @@ export interface Envelope<Req, Res = void, E = never> {
   readonly enqueuedAt: number
   /** Answer with an exit; `false` if it was already answered */
   readonly reply: (exit: Exit.Exit<Res, E>) => Effect.Effect<boolean>
+  /** Answer with a value; `false` if it was already answered */
   readonly succeed: (value: Res) => Effect.Effect<boolean>
+  /** Answer with an error; `false` if it was already answered */
   readonly fail: (error: E) => Effect.Effect<boolean>
 }
 
@@ -222,7 +225,9 @@ export interface ChildSpec<Req, Res = void, E = never> {
  * @category models
  */
 export interface Factory<Req, Res = void, E = never, R = never> {
+  /** The key of a request: requests with the same key go to the same child */
   readonly keyOf: (request: Req) => Key
+  /** The child's whole life, in a fiber and a Scope of its own; its end, for any reason, is its disposal */
   readonly spawn: (child: ChildSpec<Req, Res, E>) => Effect.Effect<unknown, unknown, R | Scope.Scope>
 }
 
@@ -251,7 +256,12 @@ export interface Factory<Req, Res = void, E = never, R = never> {
  * @category models
  */
 export interface Options {
-  /** Requests a child's mailbox holds; default 64 (Kafka-Pixy's `channel_buffer_size`) */
+  /**
+   * Requests a child's mailbox holds; default 64 (Kafka-Pixy's `channel_buffer_size`). A request
+   * the child has taken (its handler is running) has left the mailbox, so one key can have
+   * `mailboxCapacity + 1` accepted requests unanswered: with 8, a ninth is accepted while the
+   * handler holds the first, and the tenth fails `TooManyRequests`.
+   */
   readonly mailboxCapacity?: number
   /** This dispatcher's name in logs, spans and metrics; default `"dispatcher"` */
   readonly name?: string
@@ -313,6 +323,37 @@ export interface ServeOptions {
    */
   readonly onStop?: "drain" | "interrupt"
 }
+
+/**
+ * The property that marks a value as a `Dispatcher`. A type error about a
+ * value that is not a dispatcher names it (`Property '[TypeId]' is missing`).
+ *
+ * @example
+ * ```ts
+ * import { Dispatcher } from "effect-dispatcher"
+ *
+ * const isDispatcher = (u: unknown): boolean => typeof u === "object" && u !== null && Dispatcher.TypeId in u
+ * ```
+ *
+ * @since 0.1.0
+ * @category type ids
+ */
+export const TypeId: TypeId = root.TypeId
+
+/**
+ * The type of `TypeId`.
+ *
+ * @example
+ * ```ts
+ * import type { Dispatcher } from "effect-dispatcher"
+ *
+ * const id: Dispatcher.TypeId = "~effect-dispatcher/Dispatcher"
+ * ```
+ *
+ * @since 0.1.0
+ * @category type ids
+ */
+export type TypeId = "~effect-dispatcher/Dispatcher"
 
 /**
  * A root dispatcher (Go: `T`). Opaque: use it with `send`, `call`,
@@ -475,8 +516,11 @@ export declare namespace Dispatcher {
    * @category models
    */
   export interface Variance<in Req, out Res, out E> {
+    /** the requests it takes (contravariant) */
     readonly _Req: (_: Req) => void
+    /** the answers it gives (covariant) */
     readonly _Res: (_: never) => Res
+    /** the errors its children answer with (covariant) */
     readonly _E: (_: never) => E
   }
 }
@@ -612,6 +656,7 @@ export interface TreeChild extends ChildInfo {
  */
 export interface TestChild<Req, Res = void, E = never> {
   readonly spec: ChildSpec<Req, Res, E>
+  /** Offer a request as a dispatcher would: the Deferred its answer completes, or a refusal */
   readonly offer: (
     request: Req
   ) => Effect.Effect<

@@ -1,6 +1,7 @@
 /**
  * effect-dispatcher: a keyed, supervised request dispatcher for Effect 4.
  *
+ * @module effect-dispatcher
  * @since 0.1.0
  */
 

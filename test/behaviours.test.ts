@@ -54,6 +54,32 @@ describe("2. Overflow is shed, not queued", () => {
     }).pipe(Effect.scoped))
 })
 
+describe("2. Overflow: capacity counts the mailbox, not the request in the handler", () => {
+  it.effect("mailboxCapacity 8 accepts 9 for a key whose handler holds one (capacity + 1), and refuses the 10th", () =>
+    Effect.gen(function*() {
+      const holding = yield* Deferred.make<void>()
+      const gate = yield* Deferred.make<void>()
+      const d = yield* Dispatcher.make<number, number>({
+        keyOf: () => "k",
+        spawn: (child) =>
+          Dispatcher.serve(child, (n: number) =>
+            Deferred.succeed(holding, undefined).pipe(Effect.andThen(Deferred.await(gate)), Effect.as(n)))
+      }, { mailboxCapacity: 8 })
+      // the handler takes the first request out of the mailbox and holds it
+      const accepted = [yield* Dispatcher.send(d, 1)]
+      yield* Deferred.await(holding)
+      for (let n = 2; n <= 9; n++) accepted.push(yield* Dispatcher.send(d, n))
+      assert.deepStrictEqual(yield* Dispatcher.children(d), [{ key: "k", mailboxSize: 8, incarnation: 1 }])
+      const refused = yield* Effect.flip(Dispatcher.send(d, 10))
+      assert.instanceOf(refused, Dispatcher.TooManyRequests)
+      assert.strictEqual((refused as Dispatcher.TooManyRequests).capacity, 8)
+      yield* Deferred.succeed(gate, undefined)
+      assert.deepStrictEqual(yield* Effect.forEach(accepted, Deferred.await), [1, 2, 3, 4, 5, 6, 7, 8, 9])
+      const stats = yield* Dispatcher.stats(d)
+      assert.deepStrictEqual([stats.accepted, stats.rejected.tooManyRequests], [9, 1])
+    }).pipe(Effect.scoped))
+})
+
 describe("3. Successor on exit", () => {
   it.effect("a child that ends with requests waiting is succeeded on the same mailbox; an empty exit forgets the key", () =>
     Effect.gen(function*() {

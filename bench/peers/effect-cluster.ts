@@ -10,6 +10,7 @@ import { Effect, Layer, Schema } from "effect"
 import { Entity, MessageStorage, RunnerHealth, Runners, RunnerStorage, Sharding, ShardingConfig } from "effect/cluster"
 import { Rpc } from "effect/rpc"
 import type { EffectPeer } from "../types.js"
+import { effectHandler } from "./handlers.js"
 import { rejectedOn } from "./rejected.js"
 
 const Echo = Rpc.make("Echo", {
@@ -40,11 +41,12 @@ export const peer: EffectPeer = {
   unsupported: {
     w3: "an entity calling another entity's client is not a dispatcher tree (a group entity handles one request at a time unless forked); not measured"
   },
-  make: ({ capacity, child }) =>
+  make: ({ capacity, child, handler }) =>
     Effect.gen(function*() {
+      const answer = effectHandler(handler)
       const entities = EchoEntity.toLayer(
         {
-          Echo: child === "stuck" ? () => Effect.never : ({ payload }) => Effect.succeed(payload.n)
+          Echo: child === "stuck" ? () => Effect.never : ({ payload }) => answer(payload.n)
         },
         // "once": an entity cannot end itself after a request; the shortest passivation is used
         { mailboxCapacity: capacity, ...(child === "once" ? { maxIdleTime: "1 millis" } : {}) }

@@ -5,7 +5,8 @@
  */
 import { Effect, Queue } from "effect"
 import { Dispatcher } from "effect-dispatcher"
-import type { ChildKind, EffectPeer } from "../types.js"
+import type { ChildKind, EffectPeer, Handler } from "../types.js"
+import { effectHandler } from "./handlers.js"
 import { rejectedOn } from "./rejected.js"
 
 interface Request {
@@ -19,13 +20,15 @@ interface TreeRequest {
   readonly n: number
 }
 
-const echo = (request: Request) => Effect.succeed(request.n)
 const never = () => Effect.never
 
-const spawnFor = (child: ChildKind, serveOptions: Dispatcher.ServeOptions | undefined) => {
+const spawnFor = (child: ChildKind, handler: Handler | undefined, serveOptions: Dispatcher.ServeOptions | undefined) => {
   switch (child) {
-    case "echo":
+    case "echo": {
+      const answer = effectHandler(handler)
+      const echo = (request: Request) => answer(request.n)
       return (spec: Dispatcher.ChildSpec<Request, number>) => Dispatcher.serve(spec, echo, serveOptions)
+    }
     case "stuck":
       return (spec: Dispatcher.ChildSpec<Request, number>) => Dispatcher.serve(spec, never, serveOptions)
     case "once":
@@ -49,11 +52,11 @@ export const peerWith = (
   options: Omit<Dispatcher.Options, "mailboxCapacity"> = {},
   serveOptions?: Dispatcher.ServeOptions
 ): EffectPeer["make"] =>
-({ capacity, child }) =>
+({ capacity, child, handler }) =>
   Effect.gen(function*() {
     const dispatcher = yield* Dispatcher.make<Request, number>({
       keyOf: (request) => request.key,
-      spawn: spawnFor(child, serveOptions)
+      spawn: spawnFor(child, handler, serveOptions)
     }, { ...options, mailboxCapacity: capacity })
     return {
       call: (key: string, n: number) => Dispatcher.call(dispatcher, { key, n }),

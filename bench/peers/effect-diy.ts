@@ -9,6 +9,7 @@
  */
 import { type Cause, Data, Deferred, Effect, Exit, Fiber, Queue, Scope } from "effect"
 import type { EffectPeer } from "../types.js"
+import { effectHandler } from "./handlers.js"
 import { rejectedOn } from "./rejected.js"
 
 class TooManyRequests extends Data.TaggedError("TooManyRequests")<{ readonly key: string }> {}
@@ -106,12 +107,17 @@ const reply = (m: Message<Request>) => Deferred.succeed(m.deferred, m.message.n)
 export const peer: EffectPeer = {
   kind: "effect",
   stopKind: "graceful: a finalizer of its Scope ends every queue and awaits the children",
-  make: ({ capacity, child }) =>
+  make: ({ capacity, child, handler = "succeed" }) =>
     Effect.gen(function*() {
+      const run = effectHandler(handler)
+      // W1's `sync` and `async` rows: the handler is an Effect to run, then its answer is the reply
+      const handle = handler === "succeed"
+        ? reply
+        : (m: Message<Request>) => Effect.flatMap(run(m.message.n), (n) => Deferred.succeed(m.deferred, n))
       const send = yield* keyed<Request>(capacity, (queue) => {
         switch (child) {
           case "echo":
-            return loop(queue, reply)
+            return loop(queue, handle)
           case "once":
             return Queue.take(queue).pipe(Effect.flatMap(reply), Effect.asVoid, Effect.catchCause(() => Effect.void))
           case "stuck":

@@ -7,7 +7,8 @@
  * children). Not a dispatcher: the cost of Effect's own primitives.
  */
 import { Deferred, Effect, Exit, Queue, type Scope } from "effect"
-import type { EffectPeer } from "../types.js"
+import type { EffectPeer, Handler } from "../types.js"
+import { effectHandler } from "./handlers.js"
 
 interface Message {
   readonly n: number
@@ -42,16 +43,28 @@ const keyed = <M>(
 
 const echoLoop = (mailbox: Mailbox) => Effect.forever(Effect.map(Queue.take(mailbox), answer))
 
+/** The echo loop with a handler that is an Effect to run (W1's `sync` and `async` rows). */
+const echoLoopWith = (handler: Handler) => {
+  const run = effectHandler(handler)
+  return (mailbox: Mailbox) =>
+    Effect.forever(
+      Effect.flatMap(
+        Queue.take(mailbox),
+        (message) => Effect.map(run(message.n), (n) => Deferred.doneUnsafe(message.deferred, Exit.succeed(n)))
+      )
+    )
+}
+
 export const peer: EffectPeer = {
   kind: "effect",
   stopKind: "interrupted: closing the Scope interrupts every child (the floor has no graceful stop)",
   unsupported: { w6: "no overflow answer (by definition of the floor)" },
-  make: ({ capacity, child }) =>
+  make: ({ capacity, child, handler = "succeed" }) =>
     Effect.gen(function*() {
       const scope = yield* Effect.scope
       const mailboxes = new Map<string, Mailbox>()
       const body = child === "echo"
-        ? echoLoop
+        ? handler === "succeed" ? echoLoop : echoLoopWith(handler)
         : child === "once"
         ? (mailbox: Mailbox, key: string) =>
           Effect.map(Queue.take(mailbox), (message) => {

@@ -6,7 +6,7 @@
  * forgotten), a full mailbox answered at once, and a graceful stop (mailboxes
  * closed, children drain, leftovers answered).
  */
-import { type PromisePeer, REJECTED } from "../types.js"
+import { type Handler, type PromisePeer, REJECTED } from "../types.js"
 
 class TooManyRequests extends Error {
   constructor(readonly key: string, readonly capacity: number) {
@@ -134,6 +134,39 @@ const echoBody: Body = async (entry) => {
   }
 }
 
+/** The echo body with a handler (W1's `sync` and `async` rows). */
+const echoBodyWith = (handler: Handler): Body => {
+  if (handler === "succeed") return echoBody
+  if (handler === "sync") {
+    // a synchronous handler is a function call
+    const handle = (n: number): number => n
+    return async (entry) => {
+      for (;;) {
+        let batch = entry.takeAll()
+        if (!Array.isArray(batch)) {
+          if (!(await batch)) return
+          batch = entry.takeAll() as Array<Pending>
+          if (!Array.isArray(batch)) return
+        }
+        for (let i = 0; i < batch.length; i++) batch[i]!.resolve(handle(batch[i]!.n))
+      }
+    }
+  }
+  // one asynchronous hop per request, one request at a time and in order (as `serve` does)
+  const handle = (n: number): Promise<number> => Promise.resolve(n)
+  return async (entry) => {
+    for (;;) {
+      let batch = entry.takeAll()
+      if (!Array.isArray(batch)) {
+        if (!(await batch)) return
+        batch = entry.takeAll() as Array<Pending>
+        if (!Array.isArray(batch)) return
+      }
+      for (let i = 0; i < batch.length; i++) batch[i]!.resolve(await handle(batch[i]!.n))
+    }
+  }
+}
+
 const onceBody: Body = async (entry) => {
   if (entry.items.length === 0 && !(await entry.takeAll())) return
   const pending = entry.items.shift()
@@ -151,8 +184,8 @@ const rejected = Promise.resolve(REJECTED)
 export const peer: PromisePeer = {
   kind: "promise",
   stopKind: "graceful: every mailbox is closed, children drain and end",
-  make: ({ capacity, child }) => {
-    const keyed = new Keyed(capacity, child === "echo" ? echoBody : child === "once" ? onceBody : stuckBody)
+  make: ({ capacity, child, handler = "succeed" }) => {
+    const keyed = new Keyed(capacity, child === "echo" ? echoBodyWith(handler) : child === "once" ? onceBody : stuckBody)
     const call = (key: string, n: number) =>
       new Promise<number>((resolve, reject) => keyed.place(key, new Pending(n, "", resolve, reject)))
     return {

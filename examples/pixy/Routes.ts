@@ -10,8 +10,9 @@
  *   GET  /_stats                                the dispatcher tree (`Dispatcher.tree`)
  *
  * Errors are JSON `{ error, ... }` with Kafka-Pixy's status codes: 400 bad
- * parameter, 408 long-polling timeout, 429 mailbox full (with `Retry-After`
- * and the key and capacity), 503 shutting down.
+ * parameter; for a poll, `{ error, group, topic }` with 408 long-polling
+ * timeout, 429 mailbox full (with `Retry-After` and the `capacity`), 503
+ * shutting down, 500 consumer failed.
  */
 import { Effect, Layer, Schema } from "effect"
 import { Base64 } from "effect/encoding"
@@ -87,20 +88,21 @@ const messageBody = (record: LogRecord) => ({
   offset: record.offset
 })
 
-const consumeFailed = (error: ConsumeError) => {
+/**
+ * A failed poll, in one vocabulary: every body names the poll's `group` and `topic` (not the
+ * dispatcher's `key`, which is the group at the root and the topic one level down).
+ */
+const consumeFailed = (poll: { readonly group: string; readonly topic: string }) => (error: ConsumeError) => {
+  const about = { group: poll.group, topic: poll.topic }
   switch (error._tag) {
     case "RequestTimeout":
-      return json({ error: "long polling timeout", key: error.key }, 408)
+      return json({ error: "long polling timeout", ...about }, 408)
     case "TooManyRequests":
-      return json(
-        { error: "too many requests", key: error.key, capacity: error.capacity, message: error.message },
-        429,
-        { "retry-after": "1" }
-      )
+      return json({ error: "too many requests", ...about, capacity: error.capacity }, 429, { "retry-after": "1" })
     case "Unavailable":
-      return json({ error: "service is shutting down", key: error.key }, 503)
+      return json({ error: "service is shutting down", ...about }, 503)
     case "ChildFailed":
-      return json({ error: "consumer failed", key: error.key }, 500)
+      return json({ error: "consumer failed", ...about }, 500)
   }
 }
 
@@ -142,7 +144,7 @@ export const Routes: Layer.Layer<never, never, HttpRouter.HttpRouter | Consumers
         mode: params.noAck === undefined ? "explicit" : "auto",
         ackOffset: params.ackOffset
       }).pipe(
-        Effect.match({ onFailure: consumeFailed, onSuccess: (record) => json(messageBody(record)) })
+        Effect.match({ onFailure: consumeFailed(params), onSuccess: (record) => json(messageBody(record)) })
       )
     }).pipe(orBadRequest)
 

@@ -58,7 +58,7 @@ describe("pixy proxy", () => {
       const proxy = yield* startProxy({ PIXY_LONG_POLLING_TIMEOUT: "400 millis" })
       const [reply, millis] = yield* timed(proxy.consume("quiet", "g", "noAck"))
       assert.strictEqual(reply.status, 408)
-      assert.strictEqual(reply.body.error, "long polling timeout")
+      assert.deepStrictEqual(reply.body, { error: "long polling timeout", group: "g", topic: "quiet" })
       assert.isAtLeast(millis, 350)
       assert.isBelow(millis, 3_000)
     }).pipe(Effect.scoped))
@@ -95,7 +95,7 @@ describe("pixy proxy", () => {
       for (const reply of shed) {
         assert.strictEqual(reply.headers["retry-after"], "1")
         assert.strictEqual(reply.body.capacity, 4)
-        assert.include(["g", "burst"], reply.body.key)
+        assert.deepStrictEqual([reply.body.error, reply.body.group, reply.body.topic], ["too many requests", "g", "burst"])
       }
       // the served ones got the first offsets, in some order; the rest are still there, in order
       const first = served.map((r) => r.body.offset as number).sort((a, b) => a - b)
@@ -195,7 +195,7 @@ describe("pixy proxy", () => {
       const [, millis] = yield* timed(proxy.stop)
       const replies = yield* Fiber.join(polls)
       assert.deepStrictEqual(replies.map((r) => r.status), range(10).map(() => 503))
-      assert.strictEqual(replies[0]!.body.error, "service is shutting down")
+      assert.deepStrictEqual(replies[0]!.body, { error: "service is shutting down", group: "g0", topic: "t0" })
       assert.isBelow(millis, 3_000)
       // the server no longer listens
       const after = yield* Effect.exit(proxy.request("GET", "/topics"))
@@ -207,7 +207,7 @@ describe("pixy proxy", () => {
       const proxy = yield* startProxy()
       yield* Dispatcher.shutdown(proxy.consumers)
       const reply = yield* proxy.consume("late", "g", "noAck")
-      assert.deepStrictEqual([reply.status, reply.body.error], [503, "service is shutting down"])
+      assert.deepStrictEqual([reply.status, reply.body], [503, { error: "service is shutting down", group: "g", topic: "late" }])
       assert.strictEqual((yield* proxy.request("POST", "/topics/late/messages", "x")).status, 200)
     }).pipe(Effect.scoped))
 
