@@ -24,6 +24,8 @@ export default {
   tsconfig: "tsconfig.build.json",
   readme: "none",
   includeVersion: true,
+  // no source links: the reference is built from any checkout, with or without a remote
+  disableSources: true,
   excludeInternal: true,
   plugin: ["./scripts/typedoc-require-tags.mjs"],
   validation: { notExported: true, invalidLink: true, notDocumented: true },

@@ -325,37 +325,6 @@ export interface ServeOptions {
 }
 
 /**
- * The property that marks a value as a `Dispatcher`. A type error about a
- * value that is not a dispatcher names it (`Property '[TypeId]' is missing`).
- *
- * @example
- * ```ts
- * import { Dispatcher } from "effect-dispatcher"
- *
- * const isDispatcher = (u: unknown): boolean => typeof u === "object" && u !== null && Dispatcher.TypeId in u
- * ```
- *
- * @since 0.1.0
- * @category type ids
- */
-export const TypeId: TypeId = root.TypeId
-
-/**
- * The type of `TypeId`.
- *
- * @example
- * ```ts
- * import type { Dispatcher } from "effect-dispatcher"
- *
- * const id: Dispatcher.TypeId = "~effect-dispatcher/Dispatcher"
- * ```
- *
- * @since 0.1.0
- * @category type ids
- */
-export type TypeId = "~effect-dispatcher/Dispatcher"
-
-/**
  * A root dispatcher (Go: `T`). Opaque: use it with `send`, `call`,
  * `shutdown`, `awaitStop`, `stats` and `children`.
  *
@@ -381,7 +350,8 @@ export interface Dispatcher<in Req, out Res = void, out E = never> extends Pipea
 }
 
 /**
- * The type id of every `Dispatcher` handle.
+ * The property that marks a value as a `Dispatcher` handle. A type error
+ * about a value that is not a dispatcher names it (`Property '[TypeId]' is missing`).
  *
  * @example
  * ```ts
@@ -394,10 +364,10 @@ export interface Dispatcher<in Req, out Res = void, out E = never> extends Pipea
  * @since 0.1.0
  * @category type ids
  */
-export const TypeId: typeof handle.TypeId = handle.TypeId
+export const TypeId: "~effect-dispatcher/Dispatcher" = handle.TypeId
 
 /**
- * The type id of every `Dispatcher` handle.
+ * The type of `TypeId`.
  *
  * @example
  * ```ts
@@ -450,17 +420,24 @@ export type TypeId = typeof TypeId
 export interface Implementation<Req, Res = void, E = never> {
   /** its name in messages */
   readonly name: string
+  /** accept a request: the Deferred its answer completes, or the refusal */
   readonly send: (
     request: Req
   ) => Effect.Effect<
     Deferred.Deferred<Res, E | DispatchError>,
     DispatchErrors.TooManyRequests | DispatchErrors.Unavailable
   >
+  /** send, then wait for the answer */
   readonly call: (request: Req) => Effect.Effect<Res, E | DispatchError>
+  /** stop, and return once stopped */
   readonly shutdown: Effect.Effect<void>
+  /** return once stopped */
   readonly awaitStop: Effect.Effect<void>
+  /** what it has done so far */
   readonly stats: Effect.Effect<Stats>
+  /** its live children */
   readonly children: Effect.Effect<ReadonlyArray<ChildInfo>>
+  /** it and every level below it */
   readonly tree: Effect.Effect<Tree>
 }
 

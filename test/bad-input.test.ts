@@ -5,6 +5,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Cause, Context, Deferred, Effect, Exit, Fiber, Layer, Queue, Schedule, type Scope } from "effect"
+import { TestClock } from "effect/testing"
 import { Dispatcher } from "effect-dispatcher"
 import { readFileSync } from "node:fs"
 import { gatedServe } from "./support/harness.js"
@@ -709,6 +710,39 @@ const rows: ReadonlyArray<Row> = [
       assert.strictEqual(yield* Dispatcher.call(d, "a"), "a stopped it")
       yield* Dispatcher.awaitStop(d)
     })
+  },
+  {
+    entry: "shutdown",
+    input: "called from inside a child in `Effect.scoped`, nested scopes or a forked fiber, at any depth of a tree",
+    outcome: "the same: begins the stop and returns at once (`test/stop.test.ts` tries every wrapping)",
+    check: Effect.gen(function*() {
+      const self = yield* Deferred.make<Dispatcher.Dispatcher<string, string>>()
+      const d = yield* Dispatcher.make<string, string>({
+        keyOf: (s) => s,
+        spawn: (child) =>
+          Dispatcher.serve(child, (s) =>
+            Effect.flatMap(Deferred.await(self), (d) =>
+              Effect.as(Effect.scoped(Effect.flatMap(Effect.forkChild(Dispatcher.shutdown(d)), Fiber.join)), `${s} stopped it`)))
+      })
+      yield* Deferred.succeed(self, d)
+      assert.strictEqual(yield* Dispatcher.call(d, "a"), "a stopped it")
+      yield* Dispatcher.awaitStop(d)
+    })
+  },
+  {
+    entry: "make",
+    input: "a child that never ends (a handler stuck for ever, or one that `call`s its own key), with `{ shutdownTimeout: \"1 second\" }`",
+    outcome: "a stop interrupts it once the second has passed; what it held is answered `Unavailable` and the stop finishes (without `shutdownTimeout` the stop waits for it)",
+    check: Effect.gen(function*() {
+      const d = yield* Dispatcher.make<string, string>({ keyOf: (s) => s, spawn: (child) => Dispatcher.serve(child, () => Effect.never) }, {
+        shutdownTimeout: "1 second"
+      })
+      const held = yield* Dispatcher.send(d, "a")
+      const stopping = yield* Effect.forkChild(Dispatcher.shutdown(d))
+      yield* TestClock.adjust("1 second")
+      yield* Fiber.join(stopping)
+      assert.strictEqual((yield* Effect.flip(Deferred.await(held)))._tag, "Unavailable")
+    }).pipe(quiet)
   },
   {
     entry: "send",

@@ -3,7 +3,7 @@
  * end, stop. Each test is named after the behaviour it guarantees.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect } from "effect"
+import { Cause, Deferred, Effect } from "effect"
 import { TestClock } from "effect/testing"
 import { Dispatcher } from "../src/index.js"
 import { fakeFactory, rq, type Rq, settle } from "./support/harness.js"
@@ -73,3 +73,43 @@ describe("passivation racing a revival", () => {
       }))
   }
 })
+
+describe("maxChildren is a cap at every moment", () => {
+  it.effect("a synchronous burst of 30,000 new keys under maxChildren 1,000: live never exceeds the cap; the surplus is refused TooManyRequests", () =>
+    Effect.gen(function*() {
+      let alive = 0
+      let peak = 0
+      let peakLive = 0
+      const d: Dispatcher.Dispatcher<number, number> = yield* Dispatcher.make<number, number>({
+        keyOf: (n) => `k${n}`,
+        spawn: (child) =>
+          Effect.acquireRelease(
+            Effect.sync(() => {
+              peak = Math.max(peak, ++alive)
+            }),
+            () => Effect.sync(() => alive--)
+          ).pipe(
+            // sampled as each child starts: the dispatcher's own count, children still ending included
+            Effect.andThen(Effect.map(Dispatcher.stats(d), (s) => (peakLive = Math.max(peakLive, s.live)))),
+            Effect.andThen(Dispatcher.serve(child, (n) => Effect.succeed(n)))
+          )
+      }, { maxChildren: 1_000 })
+      const keys = Array.from({ length: 30_000 }, (_, i) => i)
+      const sent = yield* Effect.forEach(keys, (n) => Effect.exit(Dispatcher.send(d, n)), { concurrency: "unbounded" })
+      const live = (yield* Dispatcher.stats(d)).live
+      assert.isAtMost(live, 1_000)
+      const refused = sent.filter((e) => e._tag === "Failure")
+      for (const exit of refused) {
+        const error = exit._tag === "Failure" ? Cause.squash(exit.cause) : undefined
+        assert.instanceOf(error, Dispatcher.TooManyRequests)
+        assert.strictEqual((error as Dispatcher.TooManyRequests).limit, "maxChildren")
+      }
+      // every accepted one is answered once the passivated children have made room
+      for (const exit of sent) if (exit._tag === "Success") assert.isNumber(yield* Deferred.await(exit.value))
+      assert.isAtMost(peak, 1_000)
+      assert.isAtMost(peakLive, 1_000)
+      assert.isAbove(sent.length - refused.length, 1_000, "the first thousand and the keys passivated for are served")
+      assert.strictEqual(sent.length, 30_000)
+    }).pipe(Effect.scoped))
+})
+
