@@ -8,7 +8,7 @@
  * can run between "is the mailbox empty?" and "forget the key / spawn a
  * successor", since a fiber only yields between operations.
  */
-import { Cause, Context, Deferred, Duration, Effect, Exit, Queue, Schedule, Scope } from "effect"
+import { Cause, Context, Deferred, Duration, Effect, Exit, Fiber, Queue, Schedule, Scope } from "effect"
 import { ChildFailed, type DispatchError, TooManyRequests, Unavailable } from "../DispatchError.js"
 import { type Core, Running, Stopped, Stopping } from "./core.js"
 import { Active, ChildSpecImpl, Entry, Gone, type Holder, Passivating, RecentEntry, Restarting, Reviving } from "./entry.js"
@@ -384,9 +384,12 @@ const childEnded = (core: Core, entry: Entry, exit: Exit.Exit<unknown, unknown>)
   switch (entry.phase) {
     case Passivating:
       forget(core, entry)
+      // passivated with requests waiting (`passivate`) and ended without draining them: like a stop
+      refuseLeft(entry.mailbox)
       break
     case Reviving: {
       const extra = entry.extra!
+      refuseLeft(entry.mailbox)
       entry.mailbox = next!
       extra.next = undefined
       extra.failures = 0
@@ -462,6 +465,12 @@ const forget = (core: Core, entry: Entry): void => {
   if (core.onIdle !== undefined && core.registry.size === 0 && !core.routing && core.state === Running) {
     core.onIdle()
   }
+}
+
+/** What a passivated child left in its ended mailbox is answered `Unavailable`, as at a stop. */
+const refuseLeft = (mailbox: Mailbox): void => {
+  if (mailbox.messages.length === 0) return
+  for (const envelope of drain(mailbox)) reject(envelope, "unavailable")
 }
 
 /** Take everything left in a mailbox without waiting (it may be ended). */
@@ -552,3 +561,46 @@ const isWithin = (core: Core, scope: Scope.Scope): boolean => {
   }
   return false
 }
+
+// -----------------------------------------------------------------------------
+// Passivating one key
+// -----------------------------------------------------------------------------
+
+/**
+ * End one key's child as `maxChildren` would: its mailbox ends, it drains what
+ * waits there and ends; a request arriving meanwhile gets a successor once it
+ * has. A key waiting out a restart delay has no child to drain its mailbox: what
+ * waits is answered `Unavailable` and the successor is cancelled. Waits for the
+ * child's end, except from inside that child (waiting would be waiting for
+ * oneself).
+ *
+ * @internal
+ */
+export const passivate = (core: Core, key: string): Effect.Effect<void> =>
+  Effect.withFiber((current) => {
+    const entry = core.registry.get(key)
+    if (entry === undefined || core.state !== Running) return Effect.void
+    const fiber = entry.fiber
+    switch (entry.phase) {
+      case Active: {
+        // (no fiber yet: called from inside the child as it starts, in its spawner's call)
+        entry.phase = Passivating
+        core.resident--
+        refuseWaiting(entry.mailbox)
+        Queue.endUnsafe(entry.mailbox)
+        wake(core, entry)
+        break
+      }
+      case Restarting: {
+        for (const envelope of drain(entry.mailbox)) reject(envelope, "unavailable")
+        // its disposal finds the mailbox empty and forgets the key
+        fiber?.interruptUnsafe()
+        break
+      }
+    }
+    if (fiber === undefined || fiber.pollUnsafe() !== undefined) return Effect.void
+    const scope = Context.getOrUndefined(current.context, Scope.Scope)
+    return scope !== undefined && (scope === entry.scope || isWithin(core, scope))
+      ? Effect.void
+      : Effect.asVoid(Fiber.await(fiber))
+  })
