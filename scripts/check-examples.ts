@@ -8,7 +8,7 @@ import { join, resolve } from "node:path"
 import ts from "typescript"
 
 const root = resolve(import.meta.dirname, "..")
-const modules = ["src/index.ts", "src/Dispatcher.ts", "src/DispatchError.ts"]
+const modules = ["src/index.ts", "src/Dispatcher.ts", "src/DispatchError.ts", "src/Sharded.ts"]
 // inside the project, so the examples are ES modules resolving its node_modules
 const dir = join(root, "node_modules", ".cache", "jsdoc-examples")
 rmSync(dir, { recursive: true, force: true })
