@@ -27,7 +27,7 @@
  *   `requestTimeout` a running handler is interrupted too), and the keys'
  *   children are passivated.
  */
-import { Cause, Clock, Deferred, Duration, Effect, Exit, Option, Schema, Scope } from "effect"
+import { Cause, Clock, Context, Deferred, Duration, Effect, Exit, Option, Schema, Scope } from "effect"
 import * as ClusterEntity from "effect/cluster/Entity"
 import type { EntityAddress } from "effect/cluster/EntityAddress"
 import * as ClusterSchema from "effect/cluster/ClusterSchema"
@@ -346,8 +346,19 @@ export const handle = Effect.fnUntraced(function*<Req, Res, E>(
   const governed = yield* Governed
   const clientFor = yield* sharding.makeClient(engineEntity(entity))
   const codecs = new Codecs(entity)
-  const scope = yield* Effect.scope
   const boundMillis = Duration.toMillis(Duration.fromInputUnsafe(options.unavailableAfter ?? "5 seconds"))
+  const clock = yield* Clock.Clock
+  /** volatile calls looking for a runner */
+  const pending = new Set<Probe>()
+  if (governed) {
+    const every = Math.max(10, Math.min(100, Math.floor(boundMillis / 20)))
+    yield* Effect.sync(() => {
+      if (pending.size === 0) return
+      const now = clock.currentTimeMillisUnsafe()
+      for (const probe of pending) probe.tick(now)
+    }).pipe(Effect.andThen(Effect.sleep(every)), Effect.forever, Effect.forkScoped)
+  }
+  const scope = yield* Effect.scope
   const engineCapacity = Option.match(config, {
     onNone: () => 0,
     onSome: (c) => (typeof c.entityMailboxCapacity === "number" ? c.entityMailboxCapacity : 0)
@@ -396,6 +407,43 @@ export const handle = Effect.fnUntraced(function*<Req, Res, E>(
     }
     return Effect.failCause(cause)
   }
+
+  /**
+   * A volatile call that has found no runner by its deadline is answered
+   * `Unavailable` then, its engine call interrupted without waiting for it (the
+   * engine's interrupt for a request that went nowhere retries a few times).
+   * The engine call runs in a fiber of its own, its probe in its context; one
+   * sweep per handle checks the deadlines.
+   */
+  const bounded = (engineCall: Effect.Effect<unknown, unknown>, key: string): Effect.Effect<unknown, unknown> =>
+    Effect.withFiber((parent) =>
+      Effect.callback<unknown, unknown>((resume) => {
+        const probe = new Probe(clock.currentTimeMillisUnsafe() + boundMillis)
+        const fiber = Effect.runForkWith(Context.add(parent.context, CurrentProbe, probe))(engineCall)
+        let done = false
+        const finish = () => {
+          done = true
+          pending.delete(probe)
+        }
+        probe.giveUp = () => {
+          if (done) return
+          finish()
+          fiber.interruptUnsafe()
+          resume(Effect.fail(new Unavailable({ key })))
+        }
+        pending.add(probe)
+        fiber.addObserver((exit) => {
+          if (done) return
+          finish()
+          resume(exit)
+        })
+        return Effect.sync(() => {
+          if (done) return
+          finish()
+          fiber.interruptUnsafe()
+        })
+      })
+    )
 
   const count = (exit: Exit.Exit<unknown, unknown>): void => {
     if (exit._tag === "Success") {
@@ -459,14 +507,7 @@ export const handle = Effect.fnUntraced(function*<Req, Res, E>(
           onFailure: mapCause(key)
         })
       )
-      if (!entity.persisted && governed) {
-        // volatile: a call that finds no runner within the bound is answered Unavailable
-        const probe = new Probe()
-        sent = Effect.raceFirst(
-          Effect.provideService(sent, CurrentProbe, probe),
-          Effect.andThen(probe.unrouted(boundMillis), Effect.fail(new Unavailable({ key })))
-        )
-      }
+      if (!entity.persisted && governed) sent = bounded(sent, key)
       return sent.pipe(
         Effect.onExit((exit) =>
           Effect.sync(() => {

@@ -5,11 +5,12 @@
  * timeout) and sends it again to the next owner when its runner dies holding
  * it (so it can run twice). `Sharded.layerPostgres` wraps the engine's
  * `Runners` service so that each attempt reports to the call's probe, found in
- * the context the engine keeps with the outgoing message.
+ * the context the engine keeps with the outgoing message; the calling handle
+ * gives up on a call that found no runner by its deadline.
  *
  * Pure Effect: loaded with the package, it never loads cluster code.
  */
-import { Context, Effect } from "effect"
+import { Context } from "effect"
 
 /** @internal */
 export class Probe {
@@ -17,36 +18,32 @@ export class Probe {
   inFlight = 0
   /** handed to this process's own runner: it is there, whatever happens next */
   delivered = false
-  private waiter: ((effect: Effect.Effect<void>) => void) | undefined = undefined
-  private expired = false
+  /** its deadline passed */
+  expired = false
+  /** answers the call `Unavailable` (set by the caller) */
+  giveUp: (() => void) | undefined = undefined
+
+  constructor(
+    /** Clock millis by which it must have found a runner */
+    readonly deadline: number
+  ) {}
+
+  /** The handle's sweep: the deadline may have passed. */
+  tick(now: number): void {
+    if (!this.expired && now >= this.deadline) {
+      this.expired = true
+      this.check()
+    }
+  }
 
   /** An attempt at a runner ended without an answer (not assigned there, say): the engine will try again. */
   attemptFailed(): void {
-    if (this.expired && this.inFlight === 0 && !this.delivered) this.release()
+    this.check()
   }
 
-  /**
-   * Waits out `millis`, then until the request is neither delivered here nor
-   * in flight at a runner: then it has found no runner within the bound.
-   */
-  unrouted(millis: number): Effect.Effect<void> {
-    return Effect.andThen(
-      Effect.sleep(millis),
-      Effect.callback<void>((resume) => {
-        this.expired = true
-        if (this.inFlight === 0 && !this.delivered) return resume(Effect.void)
-        this.waiter = resume
-        return Effect.sync(() => {
-          this.waiter = undefined
-        })
-      })
-    )
-  }
-
-  private release(): void {
-    const waiter = this.waiter
-    this.waiter = undefined
-    waiter?.(Effect.void)
+  /** Past its deadline, and neither delivered here nor in flight at a runner: it found no runner in time. */
+  private check(): void {
+    if (this.expired && this.inFlight === 0 && !this.delivered) this.giveUp?.()
   }
 }
 
