@@ -331,7 +331,10 @@ export interface LayerOptions {
  * - `children` and `tree` show the runners in this process only: children of
  *   remote runners live in other processes.
  * - `shutdown` stops this handle: new calls get `Unavailable`, and it returns
- *   once the calls in flight are answered. Runners stop with their own layers.
+ *   once the calls in flight are answered. The end of the layer only refuses
+ *   new calls (a persisted call in flight may wait long for a runner: its
+ *   caller decides); a `send` still running then is answered `Unavailable`.
+ *   Runners stop with their own layers.
  *
  * @example
  * ```ts

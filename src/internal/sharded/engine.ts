@@ -520,16 +520,35 @@ export const handle = Effect.fnUntraced(function*<Req, Res, E>(
       ) as Effect.Effect<Res, E | Dispatcher.DispatchError | SchemaMismatch>
     })
 
+  /**
+   * Accepted at once: the runner's refusal, if any, arrives through the
+   * Deferred. If the handle's layer ends first, the call is interrupted and
+   * the Deferred answered `Unavailable`: nobody waits for ever on it.
+   */
   const send = (request: Req) =>
     Effect.gen(function*() {
       const answer = yield* Deferred.make<Res, E | Dispatcher.DispatchError | SchemaMismatch>()
       yield* call(request).pipe(
-        Effect.exit,
-        Effect.flatMap((exit) => Deferred.done(answer, exit)),
+        Effect.onExit((exit) =>
+          Deferred.done(
+            answer,
+            exit._tag === "Failure" && Cause.hasInterruptsOnly(exit.cause)
+              ? Exit.fail(new Unavailable({ key: keyOrEmpty(request) }))
+              : exit
+          )
+        ),
         Effect.forkIn(scope, { startImmediately: true })
       )
       return answer
     })
+
+  const keyOrEmpty = (request: Req): string => {
+    try {
+      return entity.keyOf(request)
+    } catch {
+      return ""
+    }
+  }
 
   const localStats = (): Dispatcher.Stats => {
     const out = {
@@ -577,12 +596,14 @@ export const handle = Effect.fnUntraced(function*<Req, Res, E>(
     } satisfies Dispatcher.Tree
   })
 
-  const shutdown = Effect.suspend(() => {
+  const beginStop = Effect.sync(() => {
     stopping = true
     finishStop()
-    return Deferred.await(stopped)
   })
-  yield* Scope.addFinalizer(scope, shutdown)
+  const shutdown = Effect.andThen(beginStop, Deferred.await(stopped))
+  // the layer's end refuses new calls; calls in flight belong to their callers (a persisted one may wait
+  // for a runner for long): the layer does not wait for them, `Dispatcher.shutdown` does
+  yield* Scope.addFinalizer(scope, beginStop)
 
   return Dispatcher.fromImplementation<Req, Res, E | SchemaMismatch>({
     name: entity.name,
