@@ -1022,7 +1022,8 @@ export const children = (self: Dispatcher<any, any, any>): Effect.Effect<Readonl
  * the child drains what waits there (a `serve` child answers it) and ends; a
  * request for the key arriving meanwhile is accepted and served by a successor
  * once the old child has ended. Returns once that child has ended (at once
- * when called from inside it). Nothing is lost: what a child leaves in its
+ * when called from inside one of the dispatcher's own children, as `shutdown`
+ * does: waiting there could be waiting for oneself). Nothing is lost: what a child leaves in its
  * ended mailbox is answered `Unavailable`, as at a stop, and so are senders
  * still waiting for room in it (`overflow: { wait }`). A key waiting out a
  * restart delay has no child to drain its mailbox: what waits is answered

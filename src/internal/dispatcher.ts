@@ -571,8 +571,8 @@ const isWithin = (core: Core, scope: Scope.Scope): boolean => {
  * waits there and ends; a request arriving meanwhile gets a successor once it
  * has. A key waiting out a restart delay has no child to drain its mailbox: what
  * waits is answered `Unavailable` and the successor is cancelled. Waits for the
- * child's end, except from inside that child (waiting would be waiting for
- * oneself).
+ * child's end, except from inside one of this dispatcher's children (as `stop`:
+ * waiting there could be waiting for oneself).
  *
  * @internal
  */
