@@ -439,6 +439,8 @@ export interface Implementation<Req, Res = void, E = never> {
   readonly children: Effect.Effect<ReadonlyArray<ChildInfo>>
   /** it and every level below it */
   readonly tree: Effect.Effect<Tree>
+  /** End one key's child (see `passivate`); without it, `passivate` does nothing */
+  readonly passivate?: (key: Key) => Effect.Effect<void>
 }
 
 /**
@@ -1090,3 +1092,43 @@ export const tree = (self: Dispatcher<any, any, any>): Effect.Effect<Tree> =>
  */
 export const children = (self: Dispatcher<any, any, any>): Effect.Effect<ReadonlyArray<ChildInfo>> =>
   asked(self, (implementation) => implementation.children)
+
+/**
+ * End one key's child the way `maxChildren` makes room: its mailbox ends, so
+ * the child drains what waits there (a `serve` child answers it) and ends; a
+ * request for the key arriving meanwhile is accepted and served by a successor
+ * once the old child has ended. Returns once that child has ended (at once
+ * when called from inside one of the dispatcher's own children, as `shutdown`
+ * does: waiting there could be waiting for oneself). Nothing is lost: what a child leaves in its
+ * ended mailbox is answered `Unavailable`, as at a stop, and so are senders
+ * still waiting for room in it (`overflow: { wait }`). A key waiting out a
+ * restart delay has no child to drain its mailbox: what waits is answered
+ * `Unavailable`. A key with no child, or a stopping dispatcher: nothing to do.
+ *
+ * For keys that leave this process (a tenant moved elsewhere, a shard handed
+ * to another runner): `Sharded` runners passivate a key's child when their
+ * runner no longer holds the key's shard. A handle whose implementation has no
+ * `passivate` (a sharded handle on the calling side) does nothing.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Dispatcher } from "effect-dispatcher"
+ *
+ * declare const tenants: Dispatcher.Dispatcher<{ readonly tenant: string }, string>
+ *
+ * // the tenant was deleted: its worker finishes what it holds and goes
+ * const offboard = (tenant: string) => Dispatcher.passivate(tenants, tenant)
+ * ```
+ *
+ * @since 0.1.0
+ * @category lifecycle
+ */
+export const passivate: {
+  (key: Key): (self: Dispatcher<any, any, any>) => Effect.Effect<void>
+  (self: Dispatcher<any, any, any>, key: Key): Effect.Effect<void>
+} = dual(
+  2,
+  (self: Dispatcher<any, any, any>, key: Key): Effect.Effect<void> =>
+    asked(self, (implementation) => implementation.passivate?.(key) ?? E.void)
+)

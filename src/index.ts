@@ -41,3 +41,25 @@ export * as Dispatcher from "./Dispatcher.js"
  * @category modules
  */
 export * as DispatchError from "./DispatchError.js"
+
+/**
+ * The same `Factory` across processes, on `effect/cluster` with PostgreSQL:
+ * `entity`, `runner`, `layer`, `layerPostgres`. Importing it loads no cluster
+ * code: the engine loads when one of its layers is built.
+ *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import { Sharded } from "effect-dispatcher"
+ *
+ * const Ledger = Sharded.entity("Ledger", {
+ *   request: Schema.Struct({ user: Schema.String, amount: Schema.Number }),
+ *   success: Schema.Number,
+ *   keyOf: (deposit) => deposit.user
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category modules
+ */
+export * as Sharded from "./Sharded.js"

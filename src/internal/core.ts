@@ -62,6 +62,8 @@ export class Core implements Counters {
   pending = 0
   /** revived keys whose new child waits for the old one to end (`Reviving`) */
   reviving = 0
+  /** children passivated by `passivate`: still holding their place under the cap until they end */
+  ending = 0
   accepted = 0
   withdrawn = 0
   spawned = 0

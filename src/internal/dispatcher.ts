@@ -8,7 +8,7 @@
  * can run between "is the mailbox empty?" and "forget the key / spawn a
  * successor", since a fiber only yields between operations.
  */
-import { Cause, Context, Deferred, Duration, Effect, Exit, Queue, Schedule, Scope } from "effect"
+import { Cause, Context, Deferred, Duration, Effect, Exit, Fiber, Queue, Schedule, Scope } from "effect"
 import { ChildFailed, type DispatchError, TooManyRequests, Unavailable } from "../DispatchError.js"
 import { type Core, isInside, Running, Stopped, Stopping, Within } from "./core.js"
 import {
@@ -88,8 +88,11 @@ export const place = (
   let evicted: Entry | undefined
   switch (entry.phase) {
     case Passivating: {
-      const room = makeRoom(core)
+      // passivated for another key, it needs a place of its own; passivated by `passivate`, it has its own still
+      const ownPlace = entry.extra?.heir === undefined
+      const room = ownPlace ? undefined : makeRoom(core)
       if (room === false) return capReached(core, key)
+      if (ownPlace) core.ending--
       evicted = revive(core, entry, room)
       mailbox = entry.extra!.next!
       break
@@ -233,7 +236,7 @@ const track = (entry: Entry, envelope: EnvelopeImpl<any, any, any>): void => {
  * out: O(1) amortised unless old keys hold work.
  */
 const makeRoom = (core: Core): Entry | undefined | false => {
-  if (core.resident < core.options.maxChildren) return undefined
+  if (core.resident + core.ending < core.options.maxChildren) return undefined
   // every place is held by a key with no child to passivate: restarting, reviving or pending
   if (core.resident === core.restarting + core.reviving + core.pending) return false
   for (const entry of core.recency!.fromOldest()) {
@@ -471,16 +474,21 @@ const childEnded = (core: Core, entry: Entry, exit: Exit.Exit<unknown, unknown>)
   switch (entry.phase) {
     case Passivating: {
       // its place goes to the key it was passivated for
-      const heir = entry.extra!.heir
-      entry.extra!.heir = undefined
+      const heir = entry.extra?.heir
+      if (heir !== undefined) entry.extra!.heir = undefined
       forget(core, entry)
+      // passivated by `passivate`, with requests waiting, and ended without draining them: as at a stop
+      refuseLeft(entry.mailbox)
       if (heir !== undefined) startHeir(core, heir)
+      // passivated by `passivate` (no heir): it held its place until now
+      else core.ending--
       break
     }
     case Reviving: {
       const extra = entry.extra!
       core.reviving--
       entry.phase = Active
+      refuseLeft(entry.mailbox)
       entry.mailbox = next!
       extra.next = undefined
       extra.failures = 0
@@ -568,6 +576,12 @@ const forget = (core: Core, entry: Entry): void => {
   if (core.onIdle !== undefined && core.registry.size === 0 && !core.routing && core.state === Running) {
     core.onIdle()
   }
+}
+
+/** What a passivated child left in its ended mailbox is answered `Unavailable`, as at a stop. */
+const refuseLeft = (mailbox: Mailbox): void => {
+  if (mailbox.messages.length === 0) return
+  for (const envelope of drain(mailbox)) reject(envelope, "unavailable")
 }
 
 /** Take everything left in a mailbox without waiting (it may be ended). */
@@ -697,4 +711,65 @@ export const stop = (core: Core): Effect.Effect<void> =>
     beginStop(core)
     if (core.state === Stopped) return Effect.void
     return isInside(core, Context.get(fiber.context, Within)) ? Effect.void : Deferred.await(core.stopped)
+  })
+
+// -----------------------------------------------------------------------------
+// Passivating one key
+// -----------------------------------------------------------------------------
+
+/**
+ * End one key's child as `maxChildren` would: its mailbox ends, it drains
+ * what waits there and ends; a request arriving meanwhile is served by the
+ * key's next child once it has. The child keeps its place under the cap until
+ * it has ended. A key with no child running (waiting out a restart delay, or
+ * for a place) has what waits for it answered `Unavailable` and is forgotten.
+ * Waits for the child's end, except from inside one of this dispatcher's own
+ * children (as `stop`: waiting there could be waiting for oneself).
+ *
+ * @internal
+ */
+export const passivate = (core: Core, key: string): Effect.Effect<void> =>
+  Effect.withFiber((current) => {
+    const entry = core.registry.get(key)
+    if (entry === undefined || core.state !== Running) return Effect.void
+    const fiber = entry.fiber
+    switch (entry.phase) {
+      case Active: {
+        entry.phase = Passivating
+        core.resident--
+        core.ending++
+        core.recency?.remove(entry as RecentEntry)
+        refuseWaiting(entry.mailbox)
+        Queue.endUnsafe(entry.mailbox)
+        wake(core, entry)
+        break
+      }
+      case Reviving: {
+        // the next child will not start: what waits for it is answered
+        const next = entry.extra!.next!
+        entry.extra!.next = undefined
+        core.reviving--
+        entry.phase = Passivating
+        core.resident--
+        core.ending++
+        core.recency?.remove(entry as RecentEntry)
+        refuseWaiting(next)
+        refuseLeft(next)
+        break
+      }
+      case Restarting: {
+        refuseLeft(entry.mailbox)
+        // its disposal finds the mailbox empty and forgets the key
+        fiber?.interruptUnsafe()
+        break
+      }
+      case Pending: {
+        refuseWaiting(entry.mailbox)
+        refuseLeft(entry.mailbox)
+        forget(core, entry)
+        return Effect.void
+      }
+    }
+    if (fiber === undefined || fiber.pollUnsafe() !== undefined) return Effect.void
+    return isInside(core, Context.get(current.context, Within)) ? Effect.void : Effect.asVoid(Fiber.await(fiber))
   })

@@ -3,7 +3,7 @@ import { pipeArguments } from "effect/Pipeable"
 import type * as Dispatcher from "../Dispatcher.js"
 import { ChildFailed, type DispatchError, type InvalidOptions, type TooManyRequests, type Unavailable } from "../DispatchError.js"
 import { Core } from "./core.js"
-import { awaitStopped, place, type Placement, stop, Wait } from "./dispatcher.js"
+import { awaitStopped, passivate, place, type Placement, stop, Wait } from "./dispatcher.js"
 import { isTraced, onDone } from "./effectInternals.js"
 import { EnvelopeImpl } from "./envelope.js"
 import { ImplementationId, TypeId, variance } from "./handle.js"
@@ -37,6 +37,9 @@ export class DispatcherImpl<Req, Res, E> implements Dispatcher.Dispatcher<Req, R
   }
   get awaitStop(): Effect.Effect<void> {
     return awaitStopped(this.core)
+  }
+  passivate(key: string): Effect.Effect<void> {
+    return passivate(this.core, key)
   }
   get stats(): Effect.Effect<Dispatcher.Stats> {
     return Effect.sync(() => snapshots.stats(this.core))

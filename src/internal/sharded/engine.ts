@@ -1,0 +1,618 @@
+/**
+ * The sharded mode's machinery on `effect/cluster`. Loaded on demand (a
+ * dynamic `import()` in `Sharded`'s layers), never by the package index: a
+ * user of the in-process dispatcher loads no cluster code.
+ *
+ * The design, in short:
+ *
+ * - **One root per runner.** Each runner process runs the user's unchanged
+ *   `Factory` under one in-process `Dispatcher.make` root, with the runner's
+ *   options (`mailboxCapacity`, `maxChildren` per runner, `requestTimeout`,
+ *   `restart`...): every in-process semantic holds on the runner as it is.
+ * - **The engine's entity is a thin forwarder.** One RPC, `Call`, whose handler
+ *   sends the request to the root and answers with what the child answers. It
+ *   runs with unbounded concurrency and mailbox (the root's mailbox is the
+ *   bound, answered `TooManyRequests` at once), `disableFatalDefects` (a
+ *   handler defect answers its request; the engine never replays it: restarts
+ *   and `ChildFailed` are the root's), and never fails with a defect of its own.
+ * - **A key's child lives only while this runner holds the key's shard.** When
+ *   the engine ends the key's entity here (its shard moved, the runner stops,
+ *   the entity idled out), the entity's Scope passivates the key's child and
+ *   waits for its end, so the engine releases the shard's lock only after the
+ *   child is gone: no second child starts elsewhere meanwhile. And where the
+ *   engine learns of a lost lock too late (a runner frozen past
+ *   `shardLockExpiration`, then resumed), the runner's lease (see `lease.ts`)
+ *   fences the shard on its own clock: new requests are refused, requests in
+ *   flight are answered `Unavailable` (a child skips answered requests; with a
+ *   `requestTimeout` a running handler is interrupted too), and the keys'
+ *   children are passivated.
+ */
+import { Cause, Clock, Context, Deferred, Duration, Effect, Exit, Option, Schema, Scope } from "effect"
+import * as ClusterEntity from "effect/cluster/Entity"
+import type { EntityAddress } from "effect/cluster/EntityAddress"
+import * as ClusterSchema from "effect/cluster/ClusterSchema"
+import * as Sharding from "effect/cluster/Sharding"
+import { ShardingConfig } from "effect/cluster/ShardingConfig"
+import * as Rpc from "effect/rpc/Rpc"
+import * as Dispatcher from "../../Dispatcher.js"
+import { ChildFailed, RequestTimeout, TooManyRequests, Unavailable } from "../../DispatchError.js"
+import { type EntityImpl, requestIds } from "./entity.js"
+import { type Lease, ShardLease } from "./lease.js"
+import { CurrentProbe, Governed, Probe } from "./probe.js"
+import { SchemaMismatch } from "./errors.js"
+
+/** The one RPC of every sharded entity. */
+const Call = "Call"
+
+/** What the engine's entity for a sharded entity is: one RPC, typed loosely here (the public types are `Sharded`'s). */
+type EngineEntity = ClusterEntity.Entity<string, any>
+
+/**
+ * The user's own error `E`, encoded by its Schema, as it crosses the wire
+ * among the dispatcher's errors.
+ */
+class UserError extends Schema.TaggedError<UserError>()("effect-dispatcher/Sharded/UserError", {
+  encoded: Schema.Unknown
+}) {}
+
+/**
+ * The engine's entity, made once per sharded entity. Its one RPC carries the
+ * request and the answer already encoded (`Schema.Unknown` to the engine):
+ * the caller and the runner encode and decode them with the entity's Schemas
+ * themselves, so a value that does not fit is a typed `SchemaMismatch` naming
+ * the problem, on either side, never a defect in the engine (the work is the
+ * same: the engine's codec for an encoded value is the identity). Its errors
+ * are the dispatcher's own, and the user's `E` encoded (`UserError`).
+ */
+export const engineEntity = (entity: EntityImpl<any, any, any>): EngineEntity => {
+  if (entity.engine !== undefined) return entity.engine as EngineEntity
+  const rpc = Rpc.make(Call, {
+    payload: Schema.Unknown,
+    success: Schema.Unknown,
+    error: Schema.Union([TooManyRequests, Unavailable, RequestTimeout, ChildFailed, SchemaMismatch, UserError])
+  })
+  const made = ClusterEntity.make(entity.name, [entity.persisted ? rpc.annotate(ClusterSchema.Persisted, true) : rpc])
+  entity.engine = made
+  return made
+}
+
+/** An entity's Schemas as JSON codecs, made once. */
+class Codecs {
+  readonly encodeRequest: (u: unknown) => Exit.Exit<unknown, Schema.SchemaError>
+  readonly decodeRequest: (u: unknown) => Exit.Exit<unknown, Schema.SchemaError>
+  readonly encodeAnswer: (u: unknown) => Exit.Exit<unknown, Schema.SchemaError>
+  readonly decodeAnswer: (u: unknown) => Exit.Exit<unknown, Schema.SchemaError>
+  readonly encodeError: (u: unknown) => Exit.Exit<unknown, Schema.SchemaError>
+  readonly decodeError: (u: unknown) => Exit.Exit<unknown, Schema.SchemaError>
+  constructor(entity: EntityImpl<any, any, any>) {
+    const request = Schema.toCodecJson(entity.request as Schema.Codec<unknown, unknown>)
+    const success = Schema.toCodecJson(entity.success as Schema.Codec<unknown, unknown>)
+    const error = Schema.toCodecJson(entity.error as Schema.Codec<unknown, unknown>)
+    this.encodeRequest = Schema.encodeUnknownExit(request)
+    this.decodeRequest = Schema.decodeUnknownExit(request)
+    this.encodeAnswer = Schema.encodeUnknownExit(success)
+    this.decodeAnswer = Schema.decodeUnknownExit(success)
+    this.encodeError = Schema.encodeUnknownExit(error)
+    this.decodeError = Schema.decodeUnknownExit(error)
+  }
+}
+
+/** What did not fit, in the Schema's words. */
+const mismatchOf = (key: string, what: string, exit: Exit.Exit<unknown, Schema.SchemaError>): SchemaMismatch => {
+  const error = exit._tag === "Failure" ? Cause.findErrorOption(exit.cause) : Option.none()
+  const message = Option.isSome(error) ? error.value.message : exit._tag === "Failure" ? Cause.pretty(exit.cause) : ""
+  return new SchemaMismatch({ key, message: `the ${what} does not fit its Schema: ${message}` })
+}
+
+// -----------------------------------------------------------------------------
+// The runner
+// -----------------------------------------------------------------------------
+
+/** The runner's options beyond the dispatcher's own. */
+export interface RunnerExtras {
+  readonly idleTimeToLive?: Duration.Input | undefined
+}
+
+/** A `ChildFailed` crosses the wire with its cause in words (a `Cause` does not encode). */
+const readable = (cause: unknown): string =>
+  Cause.isCause(cause) ? Cause.pretty(cause) : typeof cause === "string" ? cause : String(cause)
+
+/** The dispatcher's own errors cross as they are; the user's `E` encoded. */
+const isDispatchError = (error: unknown): boolean =>
+  error instanceof TooManyRequests || error instanceof Unavailable || error instanceof RequestTimeout ||
+  error instanceof ChildFailed || error instanceof SchemaMismatch
+
+/**
+ * One key's entity on this runner: how its requests reach the root, and what
+ * is in flight, to fence.
+ */
+class Activation {
+  /** answers of requests forwarded and not yet answered */
+  readonly inFlight = new Set<Deferred.Deferred<unknown, unknown>>()
+  readonly shard: string
+  readonly key: string
+
+  constructor(readonly runner: Runner, readonly address: EntityAddress) {
+    this.shard = address.shardId.toString()
+    this.key = address.entityId
+  }
+
+  forward(envelope: { readonly payload: unknown; readonly requestId: bigint }): Effect.Effect<unknown, unknown> {
+    const runner = this.runner
+    if (runner.lease !== undefined && !runner.lease.holds(this.shard, runner.clock.currentTimeMillisUnsafe())) {
+      // this runner cannot show it still holds the shard: serve nothing of it
+      runner.fence(this.shard)
+      return Effect.fail(new Unavailable({ key: this.key }))
+    }
+    const decoded = runner.codecs.decodeRequest(envelope.payload)
+    if (decoded._tag === "Failure") return Effect.fail(mismatchOf(this.key, "request", decoded))
+    const request = decoded.value
+    if (typeof request === "object" && request !== null) requestIds.set(request, String(envelope.requestId))
+    return Effect.flatMap(Dispatcher.send(runner.root, request), (answer) => this.await(answer)).pipe(
+      Effect.matchEffect({
+        onSuccess: (answer): Effect.Effect<unknown, unknown> => {
+          const encoded = runner.codecs.encodeAnswer(answer)
+          return encoded._tag === "Success"
+            ? Effect.succeed(encoded.value)
+            : Effect.fail(mismatchOf(this.key, "answer", encoded))
+        },
+        onFailure: (error): Effect.Effect<unknown, unknown> => {
+          if (error instanceof ChildFailed && typeof error.cause !== "string") {
+            return Effect.fail(new ChildFailed({ key: error.key, cause: readable(error.cause) }))
+          }
+          if (isDispatchError(error)) return Effect.fail(error)
+          const encoded = runner.codecs.encodeError(error)
+          return encoded._tag === "Success"
+            ? Effect.fail(new UserError({ encoded: encoded.value }))
+            : Effect.fail(mismatchOf(this.key, "error", encoded))
+        }
+      })
+    )
+  }
+
+  /** Wait for the child's answer; a caller that went withdraws the request (the child skips it). */
+  private await(answer: Deferred.Deferred<unknown, unknown>): Effect.Effect<unknown, unknown> {
+    this.inFlight.add(answer)
+    return Deferred.await(answer).pipe(
+      Effect.onInterrupt(() => Deferred.interrupt(answer)),
+      Effect.ensuring(Effect.sync(() => this.inFlight.delete(answer)))
+    )
+  }
+
+  /** Answer what is in flight `Unavailable`: its child skips answered requests. */
+  refuseInFlight(): void {
+    if (this.inFlight.size === 0) return
+    const refused = Exit.fail(new Unavailable({ key: this.key }))
+    for (const answer of this.inFlight) Deferred.doneUnsafe(answer, refused)
+    this.inFlight.clear()
+  }
+}
+
+/** This runner's root and the entities the engine runs here, by shard. */
+class Runner {
+  readonly byShard = new Map<string, Set<Activation>>()
+
+  constructor(
+    readonly root: Dispatcher.Dispatcher<unknown, unknown, unknown>,
+    readonly codecs: Codecs,
+    readonly lease: Lease | undefined,
+    readonly clock: Clock.Clock,
+    /** how long an ending entity waits for its key's child */
+    readonly endWait: Duration.Duration,
+    readonly fork: <A, E>(effect: Effect.Effect<A, E>) => void
+  ) {}
+
+  activate(address: EntityAddress): Activation {
+    const activation = new Activation(this, address)
+    let set = this.byShard.get(activation.shard)
+    if (set === undefined) this.byShard.set(activation.shard, set = new Set())
+    set.add(activation)
+    return activation
+  }
+
+  /** The engine ended the key's entity here: its child goes too, before the engine lets the shard go. */
+  deactivate(activation: Activation): Effect.Effect<void> {
+    const set = this.byShard.get(activation.shard)
+    set?.delete(activation)
+    if (set?.size === 0) this.byShard.delete(activation.shard)
+    activation.refuseInFlight()
+    return Dispatcher.passivate(this.root, activation.key).pipe(
+      Effect.timeoutOption(this.endWait),
+      Effect.flatMap(Option.match({
+        onSome: () => Effect.void,
+        onNone: () =>
+          Effect.logWarning("the key's child did not end in time after its entity ended on this runner").pipe(
+            Effect.annotateLogs({ key: activation.key, shard: activation.shard })
+          )
+      }))
+    )
+  }
+
+  /** The lease on a shard lapsed: refuse what is in flight there and end its keys' children, now. */
+  fence(shard: string): void {
+    const set = this.byShard.get(shard)
+    if (set === undefined) return
+    for (const activation of set) {
+      activation.refuseInFlight()
+      this.fork(Dispatcher.passivate(this.root, activation.key))
+    }
+  }
+
+  /** Shards with entities here whose lease has lapsed. */
+  lapsed(now: number): Array<string> {
+    const out: Array<string> = []
+    for (const shard of this.byShard.keys()) if (!this.lease!.holds(shard, now)) out.push(shard)
+    return out
+  }
+}
+
+/**
+ * Register the entity on this runner: the user's factory under one root with
+ * the runner's options, the engine's entity forwarding to it.
+ */
+export const runner = Effect.fnUntraced(function*<Req, Res, E, R>(
+  entity: EntityImpl<Req, Res, E>,
+  factory: Dispatcher.Factory<Req, Res, E, R>,
+  options: Dispatcher.Options | undefined,
+  extras: RunnerExtras
+) {
+  const sharding = yield* Sharding.Sharding
+  const config = yield* Effect.serviceOption(ShardingConfig)
+  // the entity's key decides the child, as it decided the shard: one key, one place
+  const root = yield* Dispatcher.make<Req, Res, E, R>(
+    { keyOf: entity.keyOf, spawn: factory.spawn },
+    { name: entity.name, ...options }
+  )
+  const lease = yield* ShardLease
+  const clock = yield* Clock.Clock
+  const scope = yield* Effect.scope
+  const endWait = Duration.fromInputUnsafe(
+    Option.match(config, { onNone: () => "15 seconds", onSome: (c) => c.entityTerminationTimeout })
+  )
+  const context = yield* Effect.context<never>()
+  const forkIn = Effect.runForkWith(context)
+  const state = new Runner(
+    root as Dispatcher.Dispatcher<unknown, unknown, unknown>,
+    new Codecs(entity),
+    lease,
+    clock,
+    endWait,
+    (effect) => void forkIn(Effect.ignore(effect))
+  )
+  entity.locals.add(root)
+  yield* Scope.addFinalizer(scope, Effect.sync(() => entity.locals.delete(root)))
+
+  const handlers = Effect.gen(function*() {
+    const address = yield* ClusterEntity.CurrentAddress
+    const activation = state.activate(address)
+    yield* Effect.addFinalizer(() => state.deactivate(activation))
+    return { [Call]: (envelope: { readonly payload: unknown; readonly requestId: bigint }) => activation.forward(envelope) }
+  })
+  yield* sharding.registerEntity(engineEntity(entity), handlers as any, {
+    concurrency: "unbounded",
+    mailboxCapacity: "unbounded",
+    disableFatalDefects: true,
+    maxIdleTime: extras.idleTimeToLive
+  })
+
+  if (lease !== undefined) {
+    // the lease is checked on every request; this catches the requests already
+    // in flight when it lapses, and the children of the shard's keys
+    const every = Math.min(500, Math.max(50, Math.floor(lease.expirationMillis / 20)))
+    yield* Effect.sync(() => {
+      for (const shard of state.lapsed(clock.currentTimeMillisUnsafe())) state.fence(shard)
+    }).pipe(
+      Effect.andThen(Effect.sleep(every)),
+      Effect.forever,
+      Effect.forkScoped
+    )
+  }
+  yield* Effect.logDebug("runner registered").pipe(Effect.annotateLogs({ entity: entity.name }))
+})
+
+// -----------------------------------------------------------------------------
+// The caller
+// -----------------------------------------------------------------------------
+
+/** The calling side's options. */
+export interface HandleOptions {
+  /** how long a volatile call may look for a runner before it is answered `Unavailable` */
+  readonly unavailableAfter?: Duration.Input | undefined
+}
+
+/**
+ * A message the engine itself could not read (its envelope, not the entity's
+ * values, which are checked at the edges): crossed as a defect, named
+ * `MalformedMessage`.
+ */
+const isMalformed = (defect: unknown): boolean =>
+  Schema.isSchemaError(defect) ||
+  (typeof defect === "object" && defect !== null &&
+    (((defect as { _tag?: unknown })._tag === "MalformedMessage") ||
+      String((defect as { name?: unknown }).name).endsWith("MalformedMessage")))
+
+/**
+ * A `Dispatcher.Dispatcher` handle over the engine's client: `call` and `send`
+ * reach the key's runner; `stats` counts what this handle was answered, plus
+ * the children of the entity's runners in this process; `children` and `tree`
+ * show those local runners only (the rest live in other processes).
+ */
+export const handle = Effect.fnUntraced(function*<Req, Res, E>(
+  entity: EntityImpl<Req, Res, E>,
+  options: HandleOptions
+) {
+  const sharding = yield* Sharding.Sharding
+  const config = yield* Effect.serviceOption(ShardingConfig)
+  const governed = yield* Governed
+  const clientFor = yield* sharding.makeClient(engineEntity(entity))
+  const codecs = new Codecs(entity)
+  const boundMillis = Duration.toMillis(Duration.fromInputUnsafe(options.unavailableAfter ?? "5 seconds"))
+  const clock = yield* Clock.Clock
+  /** volatile calls looking for a runner */
+  const pending = new Set<Probe>()
+  if (governed) {
+    const every = Math.max(10, Math.min(100, Math.floor(boundMillis / 20)))
+    yield* Effect.sync(() => {
+      if (pending.size === 0) return
+      const now = clock.currentTimeMillisUnsafe()
+      for (const probe of pending) probe.tick(now)
+    }).pipe(Effect.andThen(Effect.sleep(every)), Effect.forever, Effect.forkScoped)
+  }
+  const scope = yield* Effect.scope
+  const engineCapacity = Option.match(config, {
+    onNone: () => 0,
+    onSome: (c) => (typeof c.entityMailboxCapacity === "number" ? c.entityMailboxCapacity : 0)
+  })
+
+  const counts = {
+    accepted: 0,
+    withdrawn: 0,
+    tooManyRequests: 0,
+    unavailable: 0,
+    requestTimeout: 0,
+    childFailed: 0,
+    schemaMismatch: 0
+  }
+  let running = 0
+  let stopping = false
+  const stopped = Deferred.makeUnsafe<void>()
+  const finishStop = () => {
+    if (stopping && running === 0) Deferred.doneUnsafe(stopped, Exit.void)
+  }
+
+  /** An engine failure, in the dispatcher's words. */
+  const mapCause = (key: string) => (cause: Cause.Cause<unknown>): Effect.Effect<never, unknown> => {
+    for (const reason of cause.reasons) {
+      if (reason._tag === "Fail") {
+        const error = reason.error as { readonly _tag?: unknown }
+        switch (error?._tag) {
+          case "effect-dispatcher/Sharded/UserError": {
+            const decoded = codecs.decodeError((error as UserError).encoded)
+            return decoded._tag === "Success" ? Effect.fail(decoded.value) : Effect.fail(mismatchOf(key, "error", decoded))
+          }
+          case "MailboxFull":
+            return Effect.fail(new TooManyRequests({ key, capacity: engineCapacity }))
+          case "EntityNotAssignedToRunner":
+          case "PersistenceError":
+          case "AlreadyProcessingMessage":
+            return Effect.fail(new Unavailable({ key }))
+        }
+        return Effect.fail(reason.error)
+      }
+      if (reason._tag === "Die" && isMalformed(reason.defect)) {
+        return Effect.fail(
+          new SchemaMismatch({ key, message: `the engine could not read a message: ${String(reason.defect)}` })
+        )
+      }
+    }
+    return Effect.failCause(cause)
+  }
+
+  /**
+   * A volatile call that has found no runner by its deadline is answered
+   * `Unavailable` then, its engine call interrupted without waiting for it (the
+   * engine's interrupt for a request that went nowhere retries a few times).
+   * The engine call runs in a fiber of its own, its probe in its context; one
+   * sweep per handle checks the deadlines.
+   */
+  const bounded = (engineCall: Effect.Effect<unknown, unknown>, key: string): Effect.Effect<unknown, unknown> =>
+    Effect.withFiber((parent) =>
+      Effect.callback<unknown, unknown>((resume) => {
+        const probe = new Probe(clock.currentTimeMillisUnsafe() + boundMillis)
+        const fiber = Effect.runForkWith(Context.add(parent.context, CurrentProbe, probe))(engineCall)
+        let done = false
+        const finish = () => {
+          done = true
+          pending.delete(probe)
+        }
+        probe.giveUp = () => {
+          if (done) return
+          finish()
+          fiber.interruptUnsafe()
+          resume(Effect.fail(new Unavailable({ key })))
+        }
+        pending.add(probe)
+        fiber.addObserver((exit) => {
+          if (done) return
+          finish()
+          resume(exit)
+        })
+        return Effect.sync(() => {
+          if (done) return
+          finish()
+          fiber.interruptUnsafe()
+        })
+      })
+    )
+
+  const count = (exit: Exit.Exit<unknown, unknown>): void => {
+    if (exit._tag === "Success") {
+      counts.accepted++
+      return
+    }
+    const error = Cause.findErrorOption(exit.cause)
+    if (Option.isNone(error)) {
+      if (Cause.hasInterruptsOnly(exit.cause)) counts.withdrawn++
+      else counts.accepted++
+      return
+    }
+    switch ((error.value as { readonly _tag?: unknown })?._tag) {
+      case "TooManyRequests":
+        counts.tooManyRequests++
+        break
+      case "Unavailable":
+        counts.unavailable++
+        break
+      case "RequestTimeout":
+        counts.requestTimeout++
+        break
+      case "ChildFailed":
+        counts.childFailed++
+        break
+      case "SchemaMismatch":
+        counts.schemaMismatch++
+        break
+      default:
+        counts.accepted++
+    }
+  }
+
+  const call = (request: Req): Effect.Effect<Res, E | Dispatcher.DispatchError | SchemaMismatch> =>
+    Effect.suspend(() => {
+      let key: string
+      try {
+        key = entity.keyOf(request)
+      } catch (defect) {
+        return Effect.die(defect)
+      }
+      if (stopping) {
+        counts.unavailable++
+        return Effect.fail(new Unavailable({ key }))
+      }
+      const encoded = codecs.encodeRequest(request)
+      if (encoded._tag === "Failure") {
+        counts.schemaMismatch++
+        return Effect.fail(mismatchOf(key, "request", encoded))
+      }
+      running++
+      const client = clientFor(key) as unknown as Record<string, (payload: unknown) => Effect.Effect<unknown, unknown>>
+      let sent = client[Call]!(encoded.value).pipe(
+        Effect.matchCauseEffect({
+          onSuccess: (answer): Effect.Effect<unknown, unknown> => {
+            const decoded = codecs.decodeAnswer(answer)
+            return decoded._tag === "Success"
+              ? Effect.succeed(decoded.value)
+              : Effect.fail(mismatchOf(key, "answer", decoded))
+          },
+          onFailure: mapCause(key)
+        })
+      )
+      if (!entity.persisted && governed) sent = bounded(sent, key)
+      return sent.pipe(
+        Effect.onExit((exit) =>
+          Effect.sync(() => {
+            running--
+            count(exit)
+            finishStop()
+          })
+        ),
+        Effect.withSpan("Sharded.call", { kind: "client", attributes: { "dispatcher.name": entity.name, "dispatcher.key": key } })
+      ) as Effect.Effect<Res, E | Dispatcher.DispatchError | SchemaMismatch>
+    })
+
+  /**
+   * Accepted at once: the runner's refusal, if any, arrives through the
+   * Deferred. If the handle's layer ends first, the call is interrupted and
+   * the Deferred answered `Unavailable`: nobody waits for ever on it.
+   */
+  const send = (request: Req) =>
+    Effect.gen(function*() {
+      const answer = yield* Deferred.make<Res, E | Dispatcher.DispatchError | SchemaMismatch>()
+      yield* call(request).pipe(
+        Effect.onExit((exit) =>
+          Deferred.done(
+            answer,
+            exit._tag === "Failure" && Cause.hasInterruptsOnly(exit.cause)
+              ? Exit.fail(new Unavailable({ key: keyOrEmpty(request) }))
+              : exit
+          )
+        ),
+        Effect.forkIn(scope, { startImmediately: true })
+      )
+      return answer
+    })
+
+  const keyOrEmpty = (request: Req): string => {
+    try {
+      return entity.keyOf(request)
+    } catch {
+      return ""
+    }
+  }
+
+  const localStats = (): Dispatcher.Stats => {
+    const out = {
+      live: 0,
+      spawned: 0,
+      successors: 0,
+      failures: 0,
+      accepted: counts.accepted,
+      withdrawn: counts.withdrawn,
+      rejected: {
+        tooManyRequests: counts.tooManyRequests,
+        unavailable: counts.unavailable,
+        requestTimeout: counts.requestTimeout,
+        childFailed: counts.childFailed
+      }
+    }
+    return out
+  }
+
+  const stats = Effect.gen(function*() {
+    const out = localStats()
+    let live = 0, spawned = 0, successors = 0, failures = 0
+    for (const root of entity.locals) {
+      const s = yield* Dispatcher.stats(root)
+      live += s.live
+      spawned += s.spawned
+      successors += s.successors
+      failures += s.failures
+    }
+    return { ...out, live, spawned, successors, failures } satisfies Dispatcher.Stats
+  })
+
+  const children = Effect.map(
+    Effect.forEach(entity.locals, (root) => Dispatcher.children(root)),
+    (all) => all.flat()
+  )
+
+  const tree = Effect.gen(function*() {
+    const below = yield* Effect.forEach(entity.locals, (root) => Dispatcher.tree(root))
+    return {
+      name: entity.name,
+      path: entity.name,
+      stats: yield* stats,
+      children: below.flatMap((t) => t.children)
+    } satisfies Dispatcher.Tree
+  })
+
+  const beginStop = Effect.sync(() => {
+    stopping = true
+    finishStop()
+  })
+  const shutdown = Effect.andThen(beginStop, Deferred.await(stopped))
+  // the layer's end refuses new calls; calls in flight belong to their callers (a persisted one may wait
+  // for a runner for long): the layer does not wait for them, `Dispatcher.shutdown` does
+  yield* Scope.addFinalizer(scope, beginStop)
+
+  return Dispatcher.fromImplementation<Req, Res, E | SchemaMismatch>({
+    name: entity.name,
+    send,
+    call,
+    shutdown,
+    awaitStop: Deferred.await(stopped),
+    stats,
+    children,
+    tree
+  })
+})

@@ -1,0 +1,70 @@
+/**
+ * A runner's lease on its shards, read from the engine's own lock refreshes.
+ *
+ * With PostgreSQL the engine holds each shard as an advisory lock on one
+ * session, and sets that session's `idle_session_timeout` to
+ * `shardLockExpiration`: a runner that stops talking to the server (frozen by
+ * SIGSTOP, a long GC pause, a starved CPU) loses its locks that long after its
+ * last statement, and only then can another runner take them. So a shard whose
+ * lock was last confirmed by a refresh that *started* at `t` cannot be owned by
+ * anyone else before `t + shardLockExpiration`. The engine itself only learns
+ * of a loss at its next refresh (a frozen runner, once resumed, went on serving
+ * for ~0.5 s in the measurements of `cluster-engine.md`); the lease lets a
+ * runner stop serving a shard as soon as its own clock says the lock may be
+ * gone, without a database round trip.
+ *
+ * Pure Effect: loaded with the package, it never loads cluster code.
+ */
+import { Context } from "effect"
+
+/** What part of `shardLockExpiration` a lease lasts: the rest absorbs clock drift and reaction time. */
+export const leaseShare = 0.8
+
+/** @internal */
+export class Lease {
+  /** shard id (`group:n`) -> Clock millis at the start of the last refresh or acquisition that confirmed it */
+  private readonly confirmed = new Map<string, number>()
+  /** how long after a confirmation the lease holds */
+  readonly validFor: number
+
+  constructor(readonly expirationMillis: number) {
+    this.validFor = Math.floor(expirationMillis * leaseShare)
+  }
+
+  /** These shards were confirmed by a storage call that started at `startedAt`. */
+  confirm(shards: Iterable<{ toString(): string }>, startedAt: number): void {
+    for (const shard of shards) this.confirmed.set(shard.toString(), startedAt)
+  }
+
+  /** The shard was released, or a refresh did not return it: no lease from now on. */
+  drop(shard: { toString(): string }): void {
+    this.confirmed.delete(shard.toString())
+  }
+
+  dropAll(): void {
+    this.confirmed.clear()
+  }
+
+  /** Does this runner's lease on the shard still hold at `now`? */
+  holds(shard: string, now: number): boolean {
+    const at = this.confirmed.get(shard)
+    return at !== undefined && now < at + this.validFor
+  }
+
+  /** Until when (Clock millis) the shard's lease holds; `-Infinity` when there is none. */
+  until(shard: string): number {
+    const at = this.confirmed.get(shard)
+    return at === undefined ? -Infinity : at + this.validFor
+  }
+}
+
+/**
+ * The lease of the runner in this process, when its runner storage is the one
+ * `Sharded.layerPostgres` builds; `undefined` with other storage (then only
+ * the engine's own view of its shards applies).
+ *
+ * @internal
+ */
+export const ShardLease = Context.Reference<Lease | undefined>("effect-dispatcher/Sharded/ShardLease", {
+  defaultValue: () => undefined
+})
