@@ -10,11 +10,12 @@
 import type { Cause, Config, Context, Deferred, Duration, Effect, Exit, Layer, Metric, Pipeable, Queue, Schedule, Scope } from "effect"
 import { Effect as E, Layer as L } from "effect"
 import { dual } from "effect/Function"
-import type * as DispatchErrors from "./DispatchError.js"
+import * as DispatchErrors from "./DispatchError.js"
 import * as configs from "./internal/config.js"
 import * as metered from "./internal/metrics.js"
 import * as downstream from "./internal/downstream.js"
 import * as handle from "./internal/handle.js"
+import * as hotKeyOptions from "./internal/hotKeys.js"
 import * as root from "./internal/root.js"
 import * as served from "./internal/serve.js"
 import * as testing from "./internal/testChild.js"
@@ -441,6 +442,8 @@ export interface Implementation<Req, Res = void, E = never> {
   readonly tree: Effect.Effect<Tree>
   /** End one key's child (see `passivate`); without it, `passivate` does nothing */
   readonly passivate?: (key: Key) => Effect.Effect<void>
+  /** The top keys by one measure (see `hotKeys`), options already validated; without it, `hotKeys` answers `[]` */
+  readonly hotKeys?: (options: HotKeysOptions) => Effect.Effect<ReadonlyArray<KeyFigures>>
 }
 
 /**
@@ -611,6 +614,95 @@ export interface Tree {
  */
 export interface TreeChild extends ChildInfo {
   readonly downstream?: Tree
+}
+
+/**
+ * What `hotKeys` ranks keys by:
+ *
+ * - `"depth"`: requests waiting for the key (its mailbox, and what a `serve`
+ *   child has taken and not started);
+ * - `"oldest"`: the age of the oldest request it has;
+ * - `"rate"`: requests placed for it per second over the recent window;
+ * - `"failures"`: consecutive failures of its children now.
+ *
+ * @example
+ * ```ts
+ * import type { Dispatcher } from "effect-dispatcher"
+ *
+ * const measures: ReadonlyArray<Dispatcher.HotKeysMeasure> = ["depth", "oldest", "rate", "failures"]
+ * ```
+ *
+ * @since 0.1.0
+ * @category observability
+ */
+export type HotKeysMeasure = "depth" | "oldest" | "rate" | "failures"
+
+/**
+ * The options of `hotKeys`. Validated where given: a bad one makes `hotKeys`
+ * die with `InvalidOptions` naming it.
+ *
+ * @example
+ * ```ts
+ * import type { Dispatcher } from "effect-dispatcher"
+ *
+ * const stuckFirst: Dispatcher.HotKeysOptions = { top: 10, by: "oldest", stuckAfter: "5 seconds" }
+ * const busiest: Dispatcher.HotKeysOptions = { top: 20, by: "rate", window: "10 seconds" }
+ * ```
+ *
+ * @since 0.1.0
+ * @category observability
+ */
+export interface HotKeysOptions {
+  /** How many keys at most (a positive integer) */
+  readonly top: number
+  /** The measure they are ranked by, most first; only keys with some of it (above 0) are listed */
+  readonly by: HotKeysMeasure
+  /**
+   * A key is stuck once its oldest request is older than this. Default: the
+   * `requestTimeout` of the key's level (the shortest of it and the levels'
+   * above); with none, no key is stuck.
+   */
+  readonly stuckAfter?: Duration.Input
+  /** The window rates are measured over; default 1 second */
+  readonly window?: Duration.Input
+}
+
+/**
+ * One key's figures, as `hotKeys` reads them from what the dispatcher keeps
+ * anyway, at any level of a tree.
+ *
+ * @example
+ * ```ts
+ * import type { Dispatcher } from "effect-dispatcher"
+ *
+ * const line = (k: Dispatcher.KeyFigures): string =>
+ *   `${k.path} ${k.key}: ${k.depth} waiting, oldest ${k.oldest} ms${k.stuck ? " (stuck)" : ""}`
+ * ```
+ *
+ * @since 0.1.0
+ * @category observability
+ */
+export interface KeyFigures {
+  readonly key: Key
+  /** The path of the dispatcher serving the key: each level's name, then the key above (`groups/g1/topics`) */
+  readonly path: string
+  /** Requests waiting for the key: in its mailbox, and taken by a `serve` child but not started */
+  readonly depth: number
+  /**
+   * Millis since the oldest request the key has was accepted: the one its
+   * child is handling, else the head of its mailbox (0: none). A request whose
+   * deadline passed still counts while the child has not taken it: the key
+   * has not moved.
+   */
+  readonly oldest: number
+  /** Requests placed for the key per second over the recent window (0 before a window was measured) */
+  readonly rate: number
+  /** Consecutive failures of its children now (a successful answer resets it) */
+  readonly failures: number
+  /** Successors spawned for the key so far */
+  readonly restarts: number
+  /** Its oldest request is older than the stuck threshold */
+  readonly stuck: boolean
 }
 
 /**
@@ -1131,4 +1223,56 @@ export const passivate: {
   2,
   (self: Dispatcher<any, any, any>, key: Key): Effect.Effect<void> =>
     asked(self, (implementation) => implementation.passivate?.(key) ?? E.void)
+)
+
+/**
+ * The top `top` keys of the dispatcher and every dispatcher below it
+ * (`runChild`), ranked by one measure, each with the path of the level that
+ * serves it: which key is hot, which is stuck. O(n log k) over the n live
+ * keys of the tree, with a bounded heap (no sort of all keys); only keys with
+ * some of the measure (above 0) are listed, ties ordered by path, then key.
+ *
+ * Every figure is read from what the dispatcher keeps anyway: a call costs
+ * one walk of the tree, and nothing is kept per request. A rate is the
+ * difference between two looks at the tree `window` apart: the first call by
+ * `"rate"` looks, waits one window and looks again; later calls measure from
+ * the last look at least a window old. A key is `stuck` once its oldest
+ * request is older than `stuckAfter` (default: its level's `requestTimeout`).
+ *
+ * A handle whose implementation has no `hotKeys` answers `[]`. A `Sharded`
+ * handle answers for the runners of the process it is asked in. Bad options
+ * die with `InvalidOptions`.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Dispatcher } from "effect-dispatcher"
+ *
+ * declare const groups: Dispatcher.Dispatcher<{ readonly group: string; readonly topic: string }, string>
+ *
+ * const report = Effect.gen(function*() {
+ *   const stuck = (yield* Dispatcher.hotKeys(groups, { top: 10, by: "oldest", stuckAfter: "5 seconds" }))
+ *     .filter((k) => k.stuck)
+ *   const busiest = yield* Dispatcher.hotKeys(groups, { top: 10, by: "rate" })
+ *   for (const k of stuck) yield* Effect.logWarning(`stuck: ${k.path} ${k.key}, oldest ${k.oldest} ms`)
+ *   return busiest
+ * })
+ * // or, data-last:
+ * const deepest = Dispatcher.hotKeys({ top: 5, by: "depth" })
+ * ```
+ *
+ * @since 0.1.0
+ * @category observability
+ */
+export const hotKeys: {
+  (options: HotKeysOptions): (self: Dispatcher<any, any, any>) => Effect.Effect<ReadonlyArray<KeyFigures>>
+  (self: Dispatcher<any, any, any>, options: HotKeysOptions): Effect.Effect<ReadonlyArray<KeyFigures>>
+} = dual(
+  2,
+  (self: Dispatcher<any, any, any>, options: HotKeysOptions): Effect.Effect<ReadonlyArray<KeyFigures>> =>
+    asked(self, (implementation) => {
+      const invalid = hotKeyOptions.resolveHotKeys(options)
+      if (invalid instanceof DispatchErrors.InvalidOptions) return E.die(invalid)
+      return implementation.hotKeys?.(options) ?? E.succeed([])
+    })
 )

@@ -27,6 +27,7 @@ import {
 import { contentsOf, headOf, refuseWaitingOffers } from "./effectInternals.js"
 import { notAnEffect } from "./describe.js"
 import { EnvelopeImpl, isAnswered, rejectUnsafe } from "./envelope.js"
+import { reportFailure, watched } from "./failures.js"
 import type { Mailbox } from "./mailbox.js"
 
 // -----------------------------------------------------------------------------
@@ -453,6 +454,7 @@ const childEnded = (core: Core, entry: Entry, exit: Exit.Exit<unknown, unknown>)
   if (failed) {
     core.failures++
     entry.more.lastCause = exit.cause
+    if (watched.count !== 0) reportFailed(core, entry, exit.cause)
   }
   // what it took and left unanswered is answered once the registry is settled
   const abandoned = entry.tracked !== undefined ? takenAndUnanswered(entry) : undefined
@@ -505,6 +507,18 @@ const childEnded = (core: Core, entry: Entry, exit: Exit.Exit<unknown, unknown>)
   }
   answerAbandoned(entry, abandoned, held, failed ? exit.cause : undefined)
 }
+
+/** Someone watches failures (an inspector): tell it, with whether the key gives up now. */
+const reportFailed = (core: Core, entry: Entry, cause: Cause.Cause<unknown>): void =>
+  reportFailure({
+    at: core.clock.currentTimeMillisUnsafe(),
+    core,
+    key: entry.key,
+    incarnation: entry.incarnation,
+    cause,
+    gaveUp: core.state === Running && entry.phase !== Passivating && entry.phase !== Reviving &&
+      entry.extra!.restartDelay < 0
+  })
 
 /** Of what an ended custom child was handed, the requests it took and did not answer. */
 const takenAndUnanswered = (entry: Entry): Array<EnvelopeImpl<any, any, any>> => {

@@ -157,6 +157,14 @@ export interface Holder {
    * downstream router routes it, a `serve` child answers it or keeps it to run.
    */
   takeDirect?(envelope: EnvelopeImpl<any, any, any>): TakenDirect
+  /**
+   * How many requests the body has taken from its mailbox and not answered yet,
+   * the one it is handling first (`serve`'s batch). Read by `hotKeys`, never on
+   * the request path.
+   */
+  heldCount?(): number
+  /** The oldest request the body holds: the one it is handling (`serve`). */
+  firstHeld?(): EnvelopeImpl<any, any, any> | undefined
 }
 
 /**

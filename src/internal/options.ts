@@ -46,7 +46,8 @@ export const defaultRestart: Schedule.Schedule<unknown, unknown> = Schedule.expo
   Schedule.upTo({ times: 9 })
 )
 
-const show = (u: unknown): string => {
+/** @internal */
+export const show = (u: unknown): string => {
   if (typeof u === "string") return JSON.stringify(u)
   if (typeof u === "number" || typeof u === "bigint" || typeof u === "boolean" || u == null) return String(u)
   if (Duration.isDuration(u)) return Duration.format(u)
@@ -57,12 +58,14 @@ const show = (u: unknown): string => {
   }
 }
 
-const positiveInt = (what: string) =>
+/** @internal */
+export const positiveInt = (what: string) =>
   Schema.Number.check(
     Schema.makeFilter((n: number) => Number.isSafeInteger(n) && n > 0, { expected: `${what} (a positive integer)` })
   )
 
-const durationOf = (u: unknown): Duration.Duration | undefined => {
+/** @internal */
+export const durationOf = (u: unknown): Duration.Duration | undefined => {
   // Duration reads NaN millis as zero: not a duration anyone meant
   if (typeof u === "number" && Number.isNaN(u)) return undefined
   // Duration.fromInput throws on some malformed inputs (a negative tuple, say): treat those as invalid
@@ -73,7 +76,8 @@ const durationOf = (u: unknown): Duration.Duration | undefined => {
   }
 }
 
-const duration = (expected: string, valid: (millis: number) => boolean) =>
+/** @internal */
+export const duration = (expected: string, valid: (millis: number) => boolean) =>
   Schema.declare(
     (u: unknown): u is Duration.Input => {
       const d = durationOf(u)
@@ -146,11 +150,15 @@ const at = (input: unknown, path: ReadonlyArray<PropertyKey>): unknown =>
  *
  * @internal
  */
-export const describeIssue = (issue: SchemaIssue.Issue, input: unknown): string => {
+export const describeIssue = (
+  issue: SchemaIssue.Issue,
+  input: unknown,
+  known: ReadonlyArray<string> = knownOptions
+): string => {
   const { leaf, path } = pathOf(issue)
   const where = path.length === 0 ? "options" : path.map(String).join(".")
   if (leaf._tag === "UnexpectedKey") {
-    return `${where}: unknown option (known: ${knownOptions.join(", ")})`
+    return `${where}: unknown option (known: ${known.join(", ")})`
   }
   const expected = formatIssue(issue).split("\n")[0]!.replace(/^Expected /, "expected ").replace(
     / \| undefined$/,

@@ -7,6 +7,7 @@ import { awaitStopped, passivate, place, type Placement, stop, Wait } from "./di
 import { isTraced, onDone } from "./effectInternals.js"
 import { EnvelopeImpl } from "./envelope.js"
 import { ImplementationId, TypeId, variance } from "./handle.js"
+import { hotKeys } from "./hotKeys.js"
 import { keyOf } from "./keys.js"
 import { Mailboxes } from "./mailbox.js"
 import { resolve } from "./options.js"
@@ -49,6 +50,9 @@ export class DispatcherImpl<Req, Res, E> implements Dispatcher.Dispatcher<Req, R
   }
   get tree(): Effect.Effect<Dispatcher.Tree> {
     return Effect.sync(() => snapshots.tree(this.core))
+  }
+  hotKeys(options: Dispatcher.HotKeysOptions): Effect.Effect<ReadonlyArray<Dispatcher.KeyFigures>> {
+    return hotKeys(this.core, options)
   }
   pipe() {
     return pipeArguments(this, arguments)

@@ -216,6 +216,16 @@ class Server<Req, Res, E, R> extends Waiting implements Holder {
     return "wake"
   }
 
+  /** Taken and not answered yet: the request being handled and the rest of its batch (for `hotKeys`). */
+  heldCount(): number {
+    return this.batch.length - this.index
+  }
+
+  /** The request being handled, if any: the oldest this child holds (for `hotKeys`). */
+  firstHeld(): Envelope | undefined {
+    return this.index < this.batch.length ? this.batch[this.index] : undefined
+  }
+
   /** Ended mid-batch: the request being handled and the rest taken are answered. */
   abandon(failed: Exit.Exit<never, DispatchError> | undefined): void {
     for (; this.index < this.batch.length; this.index++) {
