@@ -25,7 +25,7 @@ import { tmpdir } from "node:os"
 import { delimiter, join, resolve } from "node:path"
 
 /** Every entry point of the package (`exports` must list exactly these). Add new modules here. */
-const subpaths = [".", "./Dispatcher", "./DispatchError", "./Sharded"]
+const subpaths = [".", "./Dispatcher", "./DispatchError", "./Sharded", "./Inspector"]
 
 /** What the consumer program must print, on every Node and every `effect`. */
 const expected = "ada=15 bob=7 spawned=2 live=0 after shutdown: Unavailable"

@@ -63,3 +63,23 @@ export * as DispatchError from "./DispatchError.js"
  * @category modules
  */
 export * as Sharded from "./Sharded.js"
+
+/**
+ * A live, read-only inspector page for a dispatcher tree on your own HTTP
+ * router: `layer` (the page, `/state` JSON, `/events` Server-Sent Events),
+ * `authorizeBearer`. Importing it loads no HTTP module: the routes load when
+ * its layer is built.
+ *
+ * @example
+ * ```ts
+ * import { Dispatcher, Inspector } from "effect-dispatcher"
+ *
+ * declare const groups: Dispatcher.Dispatcher<{ readonly group: string }, string>
+ *
+ * const InspectorRoutes = Inspector.layer(groups, { prefix: "/_inspect", redact: (key) => key.slice(0, 2) + "…" })
+ * ```
+ *
+ * @since 0.1.0
+ * @category modules
+ */
+export * as Inspector from "./Inspector.js"

@@ -1,0 +1,367 @@
+/**
+ * One look at a dispatcher tree for the inspector: every level's counters and
+ * rate, the top keys by each measure and the stuck ones, the recent failures,
+ * keys redacted before anything leaves. An in-process tree is read in one
+ * walk (`hotKeys`' machinery, all lists at once); any other handle through
+ * its `tree` and `hotKeys`.
+ */
+import { Cause, Clock, Effect } from "effect"
+import * as Dispatcher from "../../Dispatcher.js"
+import type { Core } from "../core.js"
+import { Running, Stopping } from "../core.js"
+import type { Entry } from "../entry.js"
+import { type FailureRecord, watchFailures } from "../failures.js"
+import { implementationOf } from "../handle.js"
+import { type Measure, offer, RateSampler, type Sighting, TopK, walk } from "../hotKeys.js"
+import { DispatcherImpl } from "../root.js"
+import type { ResolvedInspector } from "./options.js"
+import {
+  type DispatcherState,
+  type FailureState,
+  type KeyState,
+  type LevelState,
+  maxCauseLength,
+  maxDispatchers,
+  maxFailures,
+  maxKeyLength,
+  type StateType
+} from "./state.js"
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] extends object ? Mutable<T[K]> : T[K] }
+type Level = Mutable<typeof LevelState.Type>
+
+/** A level as it may be shown: its path, keys redacted, and the keys above it (raw, shown). */
+interface ShownLevel {
+  readonly path: string
+  readonly keys: ReadonlyArray<readonly [string, string]>
+}
+
+const clip = (text: string, max: number): string => (text.length > max ? `${text.slice(0, max - 1)}…` : text)
+
+const round = (n: number): number => Math.round(n * 100) / 100
+
+const measures: ReadonlyArray<Measure> = ["depth", "oldest", "rate", "failures"]
+
+const newLevel = (depth: number): Level => ({
+  depth,
+  names: [],
+  dispatchers: 0,
+  keys: 0,
+  live: 0,
+  accepted: 0,
+  rate: 0,
+  failures: 0,
+  withdrawn: 0,
+  rejected: { tooManyRequests: 0, unavailable: 0, requestTimeout: 0, childFailed: 0 }
+})
+
+const addStats = (level: Level, stats: Dispatcher.Stats, keys: number, rate: number, name: string): void => {
+  level.dispatchers++
+  level.keys += keys
+  level.live += stats.live
+  level.accepted += stats.accepted
+  level.rate += rate
+  level.failures += stats.failures
+  level.withdrawn += stats.withdrawn
+  level.rejected.tooManyRequests += stats.rejected.tooManyRequests
+  level.rejected.unavailable += stats.rejected.unavailable
+  level.rejected.requestTimeout += stats.rejected.requestTimeout
+  level.rejected.childFailed += stats.rejected.childFailed
+  if (!level.names.includes(name) && level.names.length < 8) level.names.push(name)
+}
+
+const statsOf = (core: Core): Dispatcher.Stats => ({
+  live: core.live,
+  spawned: core.spawned,
+  successors: core.successors,
+  failures: core.failures,
+  accepted: core.accepted,
+  withdrawn: core.withdrawn,
+  rejected: {
+    tooManyRequests: core.tooManyRequests,
+    unavailable: core.unavailable,
+    requestTimeout: core.requestTimeout,
+    childFailed: core.childFailed
+  }
+})
+
+/**
+ * The inspector's view of one handle: it keeps only what a look needs (the
+ * rate sampler's two looks, held weakly, and the last `maxFailures` failures
+ * as text) and reads everything else when asked.
+ *
+ * @internal
+ */
+export class Surveyor {
+  /** the in-process root, when the handle is one: read in one walk */
+  readonly core: Core | undefined
+  private readonly sampler = new RateSampler()
+  /** each level as it may be shown, from the last look */
+  private levels = new WeakMap<Core, ShownLevel>()
+  /** the last failures, oldest first, already redacted */
+  private readonly failures: Array<typeof FailureState.Type> = []
+  private stopWatching: (() => void) | undefined = undefined
+  /** a handle of another kind: its levels' accepted counts at the last look, to make rates */
+  private lastLook: { readonly at: number; readonly accepted: Map<string, number> } | undefined = undefined
+  /** the handle's stop was seen (for a handle of another kind, which has no state to read) */
+  stopped = false
+
+  constructor(readonly handle: Dispatcher.Dispatcher<any, any, any>, readonly options: ResolvedInspector) {
+    const implementation = implementationOf(handle)
+    this.core = implementation instanceof DispatcherImpl ? implementation.core : undefined
+  }
+
+  /** Keep the recent failures while the inspector is mounted. */
+  start(): void {
+    if (this.core !== undefined && this.stopWatching === undefined) {
+      this.stopWatching = watchFailures(this.core, (record) => this.failed(record))
+    }
+  }
+
+  stop(): void {
+    this.stopWatching?.()
+    this.stopWatching = undefined
+  }
+
+  /** A key as it may leave the process. */
+  key(key: string): string {
+    const redact = this.options.redact
+    if (redact === undefined) return clip(key, maxKeyLength)
+    try {
+      const shown = redact(key)
+      return clip(typeof shown === "string" ? shown : String(shown), maxKeyLength)
+    } catch {
+      return "(redact failed)"
+    }
+  }
+
+  /** One look: the whole state. */
+  get snapshot(): Effect.Effect<StateType> {
+    const core = this.core
+    return core !== undefined ? Effect.sync(() => this.inProcess(core)) : this.generic
+  }
+
+  // ---------------------------------------------------------------------------
+  // An in-process tree: one walk
+  // ---------------------------------------------------------------------------
+
+  private inProcess(root: Core): StateType {
+    const options = this.options
+    const now = root.clock.currentTimeMillisUnsafe()
+    // a refresh about every interval: measure from the look at least half an interval old
+    const { from, record } = this.sampler.plan(now, options.interval / 2)
+    const lists = measures.map((by) => new TopK(options.top, by))
+    const stuck = new TopK(options.top, "oldest", true)
+    const all = [...lists, stuck]
+    const levels: Array<Level> = []
+    const dispatchers: Array<typeof DispatcherState.Type> = []
+    let omitted = 0
+    let keys = 0
+    const shownLevels = new WeakMap<Core, ShownLevel>()
+    walk(root, { now, stuckAfter: options.stuckAfter, from, record }, (core, depth, parent, rate) => {
+      const above = parent === undefined ? undefined : shownLevels.get(parent.core)
+      const shownLevel: ShownLevel = above === undefined
+        ? { path: core.path, keys: [] }
+        : this.options.redact === undefined
+        ? { path: core.path, keys: above.keys }
+        : this.below(above, parent!.key, core)
+      shownLevels.set(core, shownLevel)
+      const path = shownLevel.path
+      const stats = statsOf(core)
+      const level = (levels[depth] ??= newLevel(depth))
+      addStats(level, stats, core.registry.size, rate, core.options.name)
+      if (dispatchers.length < maxDispatchers) {
+        dispatchers.push({
+          path,
+          name: core.options.name,
+          depth,
+          keys: core.registry.size,
+          live: stats.live,
+          accepted: stats.accepted,
+          rate: round(rate),
+          failures: stats.failures,
+          rejected: stats.rejected
+        })
+      } else {
+        omitted++
+      }
+    }, (entry: Entry, core: Core, reading) => {
+      keys++
+      offer(all, entry, core, reading)
+    })
+    if (record !== undefined) this.sampler.commit(record)
+    this.levels = shownLevels
+    const shown = (sighting: Sighting): typeof KeyState.Type => ({
+      key: this.key(sighting.key),
+      path: shownLevels.get(sighting.core)?.path ?? sighting.core.path,
+      depth: sighting.depth,
+      oldest: sighting.oldest,
+      rate: round(sighting.rate),
+      failures: sighting.failures,
+      restarts: sighting.restarts,
+      stuck: sighting.stuck
+    })
+    const [depth, oldest, rate, failures] = lists.map((list) => list.sorted().map(shown))
+    return {
+      name: root.options.name,
+      status: root.state === Running ? "running" : root.state === Stopping ? "stopping" : "stopped",
+      at: now,
+      interval: options.interval,
+      top: options.top,
+      stuckAfter: options.stuckAfter ?? null,
+      keys,
+      levels: levels.map((level) => ({ ...level, rate: round(level.rate) })),
+      dispatchers,
+      omittedDispatchers: omitted,
+      hot: { depth: depth!, oldest: oldest!, rate: rate!, failures: failures! },
+      stuck: stuck.sorted().map(shown),
+      failures: [...this.failures].reverse()
+    }
+  }
+
+  /** A failing child, as it may leave the process: redacted, its cause in words, clipped. */
+  private failed(record: FailureRecord): void {
+    const level = this.levelOf(record.core)
+    const key = this.key(record.key)
+    let cause = Cause.pretty(record.cause)
+    if (this.options.redact !== undefined) {
+      // the key, and the keys of the levels above it, wherever the cause's text names them (longest first)
+      const named = [[record.key, key] as const, ...level.keys].filter(([raw]) => raw.length > 0)
+      named.sort((a, b) => b[0].length - a[0].length)
+      for (const [raw, shown] of named) cause = cause.split(raw).join(shown)
+    }
+    this.failures.push({
+      at: record.at,
+      path: level.path,
+      key,
+      incarnation: record.incarnation,
+      gaveUp: record.gaveUp,
+      cause: clip(cause, maxCauseLength)
+    })
+    if (this.failures.length > maxFailures) this.failures.shift()
+  }
+
+  /**
+   * A level as it may be shown: its path with the keys redacted, and the keys
+   * above it (raw, shown). From the last look, else found through the level
+   * above (a level made since).
+   */
+  private levelOf(core: Core): ShownLevel {
+    const known = this.levels.get(core)
+    if (known !== undefined) return known
+    const outer = core.outer
+    let level: ShownLevel
+    if (outer === undefined || core === this.core) {
+      level = { path: core.path, keys: [] }
+    } else {
+      let parentKey: string | undefined
+      for (const entry of outer.registry.values()) {
+        if (entry.extra?.downstream === core) {
+          parentKey = entry.key
+          break
+        }
+      }
+      level = this.below(this.levelOf(outer), parentKey, core)
+    }
+    this.levels.set(core, level)
+    return level
+  }
+
+  /** The level `core`, run by the key `parentKey` of the level `above`. */
+  private below(above: ShownLevel, parentKey: string | undefined, core: Core): ShownLevel {
+    if (parentKey === undefined) return { path: `${above.path}/…/${core.options.name}`, keys: above.keys }
+    const shown = this.key(parentKey)
+    return { path: `${above.path}/${shown}/${core.options.name}`, keys: [...above.keys, [parentKey, shown]] }
+  }
+
+  // ---------------------------------------------------------------------------
+  // Any other handle: its tree and its hotKeys
+  // ---------------------------------------------------------------------------
+
+  private get generic(): Effect.Effect<StateType> {
+    const self = this
+    const options = this.options
+    return Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      const tree = yield* Dispatcher.tree(self.handle)
+      // the stuck ones are taken from the oldest: ask for more of those
+      const ask = (by: Measure) =>
+        Dispatcher.hotKeys(self.handle, {
+          top: by === "oldest" ? options.top * 4 : options.top,
+          by,
+          ...(options.stuckAfter === undefined ? {} : { stuckAfter: `${options.stuckAfter} millis` }),
+          window: `${Math.max(1, Math.round(options.interval / 2))} millis`
+        })
+      const [depth, oldest, rate, failures] = yield* Effect.forEach(measures, ask)
+      const previous = self.lastLook
+      const accepted = new Map<string, number>()
+      const levels: Array<Level> = []
+      const dispatchers: Array<typeof DispatcherState.Type> = []
+      const displayPaths = new Map<string, string>()
+      let omitted = 0
+      let keys = 0
+      const visit = (t: Dispatcher.Tree, depth: number, display: string) => {
+        displayPaths.set(t.path, display)
+        accepted.set(t.path, t.stats.accepted)
+        const rate = previous === undefined || now <= previous.at
+          ? 0
+          : ((t.stats.accepted - (previous.accepted.get(t.path) ?? 0)) * 1000) / (now - previous.at)
+        keys += t.children.length
+        addStats((levels[depth] ??= newLevel(depth)), t.stats, t.children.length, rate, t.name)
+        if (dispatchers.length < maxDispatchers) {
+          dispatchers.push({
+            path: display,
+            name: t.name,
+            depth,
+            keys: t.children.length,
+            live: t.stats.live,
+            accepted: t.stats.accepted,
+            rate: round(rate),
+            failures: t.stats.failures,
+            rejected: t.stats.rejected
+          })
+        } else {
+          omitted++
+        }
+        for (const child of t.children) {
+          if (child.downstream !== undefined) {
+            visit(child.downstream, depth + 1, `${display}/${self.key(child.key)}/${child.downstream.name}`)
+          }
+        }
+      }
+      visit(tree, 0, tree.path)
+      self.lastLook = { at: now, accepted }
+      const shown = (k: Dispatcher.KeyFigures): typeof KeyState.Type => ({
+        key: self.key(k.key),
+        path: displayPaths.get(k.path) ?? (options.redact === undefined ? k.path : "(redacted)"),
+        depth: k.depth,
+        oldest: k.oldest,
+        rate: round(k.rate),
+        failures: k.failures,
+        restarts: k.restarts,
+        stuck: k.stuck
+      })
+      return {
+        name: tree.name,
+        status: self.stopped ? "stopped" : "running",
+        at: now,
+        interval: options.interval,
+        top: options.top,
+        stuckAfter: options.stuckAfter ?? null,
+        keys,
+        levels: levels.map((level) => ({ ...level, rate: round(level.rate) })),
+        dispatchers,
+        omittedDispatchers: omitted,
+        hot: {
+          depth: depth!.map(shown),
+          oldest: oldest!.slice(0, options.top).map(shown),
+          rate: rate!.map(shown),
+          failures: failures!.map(shown)
+        },
+        stuck: oldest!.filter((k) => k.stuck).slice(0, options.top).map(shown),
+        failures: []
+      } satisfies StateType
+    })
+  }
+}
+
