@@ -11,10 +11,14 @@
  * | `PIXY_SUBSCRIPTION_TIMEOUT` | `15 seconds` | `consumer.subscription_timeout`  |
  * | `PIXY_CHANNEL_BUFFER_SIZE`  | `64`         | `consumer.channel_buffer_size`   |
  * | `PIXY_ACK_TIMEOUT`          | `5 minutes`  | `consumer.ack_timeout`           |
+ * | `PIXY_INSPECT`              | `true`       | the inspector at `/_inspect`     |
+ * | `PIXY_INSPECT_TOKEN`        | none         | a bearer token it then asks for  |
+ * | `PIXY_INSPECT_INTERVAL`     | `1 second`   | its refresh                      |
+ * | `PIXY_INSPECT_STUCK_AFTER`  | none         | its stuck threshold (else 408's) |
  *
  * Durations are Effect duration strings: `500 millis`, `3 seconds`.
  */
-import { Config, Context, Duration, Layer, Schema } from "effect"
+import { Config, Context, Duration, Layer, type Option, type Redacted, Schema } from "effect"
 
 export interface Settings {
   readonly host: string
@@ -27,6 +31,17 @@ export interface Settings {
   readonly channelBufferSize: number
   /** how long a consumed message waits for its ack before it is offered again */
   readonly ackTimeout: Duration.Duration
+  /** the inspector (`effect-dispatcher/Inspector`) at `/_inspect` */
+  readonly inspect: InspectSettings
+}
+
+export interface InspectSettings {
+  readonly enabled: boolean
+  /** when set, the inspector answers only `Authorization: Bearer <token>` (else 403) */
+  readonly token: Option.Option<Redacted.Redacted<string>>
+  readonly interval: Duration.Duration
+  /** its stuck threshold; none: the long-polling timeout (the root's requestTimeout) */
+  readonly stuckAfter: Option.Option<Duration.Duration>
 }
 
 const positiveDuration = Schema.DurationFromString.check(
@@ -56,7 +71,13 @@ export const settings: Config.Config<Settings> = Config.all({
     Config.withDefault(Duration.seconds(15))
   ),
   channelBufferSize: Config.schema(positiveInt, "PIXY_CHANNEL_BUFFER_SIZE").pipe(Config.withDefault(64)),
-  ackTimeout: Config.schema(positiveDuration, "PIXY_ACK_TIMEOUT").pipe(Config.withDefault(Duration.minutes(5)))
+  ackTimeout: Config.schema(positiveDuration, "PIXY_ACK_TIMEOUT").pipe(Config.withDefault(Duration.minutes(5))),
+  inspect: Config.all({
+    enabled: Config.Boolean("PIXY_INSPECT").pipe(Config.withDefault(true)),
+    token: Config.option(Config.Redacted("PIXY_INSPECT_TOKEN")),
+    interval: Config.schema(positiveDuration, "PIXY_INSPECT_INTERVAL").pipe(Config.withDefault(Duration.seconds(1))),
+    stuckAfter: Config.option(Config.schema(positiveDuration, "PIXY_INSPECT_STUCK_AFTER"))
+  })
 })
 
 export class PixyConfig extends Context.Service<PixyConfig, Settings>()("pixy/Config") {

@@ -8,6 +8,7 @@
  *   GET  /topics/:topic/offsets?group=G         [{partition, begin, end, count, offset, lag, offered}]
  *   GET  /topics                                the topics
  *   GET  /_stats                                the dispatcher tree (`Dispatcher.tree`)
+ *   GET  /_inspect[/state|/events]              the inspector (mounted in Proxy.ts: `Inspector.layer`)
  *
  * Errors are JSON `{ error, ... }` with Kafka-Pixy's status codes: 400 bad
  * parameter; for a poll, `{ error, group, topic }` with 408 long-polling

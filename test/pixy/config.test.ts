@@ -3,7 +3,7 @@
  * bad value that stops start-up naming its variable.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { ConfigProvider, Duration, Effect, Layer } from "effect"
+import { ConfigProvider, Duration, Effect, Layer, Option, Redacted } from "effect"
 import { PixyConfig } from "../../examples/pixy/Config.js"
 
 const load = (env: Record<string, string>) =>
@@ -22,7 +22,8 @@ describe("pixy settings", () => {
           ...config,
           longPollingTimeout: Duration.toMillis(config.longPollingTimeout),
           subscriptionTimeout: Duration.toMillis(config.subscriptionTimeout),
-          ackTimeout: Duration.toMillis(config.ackTimeout)
+          ackTimeout: Duration.toMillis(config.ackTimeout),
+          inspect: { ...config.inspect, interval: Duration.toMillis(config.inspect.interval) }
         },
         {
           host: "127.0.0.1",
@@ -30,7 +31,8 @@ describe("pixy settings", () => {
           longPollingTimeout: 3_000,
           subscriptionTimeout: 15_000,
           channelBufferSize: 64,
-          ackTimeout: 300_000
+          ackTimeout: 300_000,
+          inspect: { enabled: true, token: Option.none(), interval: 1_000, stuckAfter: Option.none() }
         }
       )
     }))
@@ -43,6 +45,20 @@ describe("pixy settings", () => {
       assert.strictEqual(config.port, 0)
     }))
 
+  it.effect("the inspector's settings: off, a bearer token (kept redacted), its interval and stuck threshold", () =>
+    Effect.gen(function*() {
+      assert.isFalse((yield* load({ PIXY_INSPECT: "false" })).inspect.enabled)
+      const config = yield* load({
+        PIXY_INSPECT_TOKEN: "s3cret",
+        PIXY_INSPECT_INTERVAL: "250 millis",
+        PIXY_INSPECT_STUCK_AFTER: "2 seconds"
+      })
+      assert.strictEqual(Option.map(config.inspect.token, Redacted.value).pipe(Option.getOrUndefined), "s3cret")
+      assert.notInclude(String(config.inspect.token), "s3cret")
+      assert.strictEqual(Duration.toMillis(config.inspect.interval), 250)
+      assert.strictEqual(Option.map(config.inspect.stuckAfter, Duration.toMillis).pipe(Option.getOrUndefined), 2_000)
+    }))
+
   it.effect("a bad value fails naming the variable", () =>
     Effect.gen(function*() {
       const bad: ReadonlyArray<readonly [string, string]> = [
@@ -52,7 +68,10 @@ describe("pixy settings", () => {
         ["PIXY_SUBSCRIPTION_TIMEOUT", "0 millis"],
         ["PIXY_CHANNEL_BUFFER_SIZE", "0"],
         ["PIXY_CHANNEL_BUFFER_SIZE", "2.5"],
-        ["PIXY_ACK_TIMEOUT", "-1 seconds"]
+        ["PIXY_ACK_TIMEOUT", "-1 seconds"],
+        ["PIXY_INSPECT", "maybe"],
+        ["PIXY_INSPECT_INTERVAL", "often"],
+        ["PIXY_INSPECT_STUCK_AFTER", "0 millis"]
       ]
       for (const [name, value] of bad) {
         const error = yield* Effect.flip(load({ [name]: value }))

@@ -3,7 +3,7 @@
  * free one) in a Scope the test controls, and a small HTTP client over real
  * sockets (undici).
  */
-import { ConfigProvider, Context, Effect, Exit, Layer, References, Scope } from "effect"
+import { ConfigProvider, Context, Effect, Exit, Layer, Metric, References, Scope } from "effect"
 import { NodeHttpClient } from "@effect/platform-node"
 import { HttpClient, HttpClientRequest, HttpServer } from "effect/http"
 import type { Dispatcher } from "effect-dispatcher"
@@ -36,10 +36,29 @@ export interface Proxy {
   readonly ack: (topic: string, group: string, offset: number) => Effect.Effect<Reply>
   /** `GET /_stats`: the dispatcher tree, groups at the root, topics below */
   readonly tree: Effect.Effect<Dispatcher.Tree>
+  /** the HTTP client the helpers use (undici), for requests of one's own (streams) */
+  readonly client: HttpClient.HttpClient
+}
+
+/** Counts the fibers the proxy starts and ends (every fiber made with its services). */
+export class FiberCount {
+  started = 0
+  ended = 0
+  get active(): number {
+    return this.started - this.ended
+  }
+  readonly service: Metric.FiberRuntimeMetricsService = {
+    recordFiberStart: () => {
+      this.started++
+    },
+    recordFiberEnd: () => {
+      this.ended++
+    }
+  }
 }
 
 /** Start a proxy with these `PIXY_*` variables (on a free port); it stops with the test's Scope. */
-export const startProxy = (env: Record<string, string> = {}) =>
+export const startProxy = (env: Record<string, string> = {}, options?: { readonly fibers?: FiberCount }) =>
   Effect.gen(function*() {
     const scope = yield* Scope.make()
     yield* Effect.addFinalizer(() => Scope.close(scope, Exit.void))
@@ -49,7 +68,10 @@ export const startProxy = (env: Record<string, string> = {}) =>
     const context = yield* Layer.buildWithScope(
       ProxyLive.pipe(
         Layer.provide(config),
-        Layer.provide(Layer.succeed(References.MinimumLogLevel, "Warn"))
+        Layer.provide(Layer.succeed(References.MinimumLogLevel, "Warn")),
+        Layer.provide(
+          options?.fibers === undefined ? Layer.empty : Layer.succeed(Metric.FiberRuntimeMetrics, options.fibers.service)
+        )
       ),
       scope
     )
@@ -79,7 +101,8 @@ export const startProxy = (env: Record<string, string> = {}) =>
       consume: (topic, group, query) =>
         request("GET", `/topics/${topic}/messages?group=${group}${query === undefined ? "" : `&${query}`}`),
       ack: (topic, group, offset) => request("POST", `/topics/${topic}/acks?group=${group}&partition=0&offset=${offset}`),
-      tree: Effect.map(request("GET", "/_stats"), (reply) => reply.body as Dispatcher.Tree)
+      tree: Effect.map(request("GET", "/_stats"), (reply) => reply.body as Dispatcher.Tree),
+      client
     }
     return proxy
   })

@@ -120,7 +120,12 @@ export const mount = (
         )
         return HttpServerResponse.stream(
           Stream.concat(Stream.succeed(retry), Stream.map(Stream.fromQueue(client), event)),
-          { contentType: "text/event-stream; charset=utf-8", headers: { ...common, "x-accel-buffering": "no" } }
+          {
+            contentType: "text/event-stream; charset=utf-8",
+            // once the stream ends (a stop), the connection closes with it: a server closing then does not
+            // wait for the client to drop an idle keep-alive connection
+            headers: { ...common, "x-accel-buffering": "no", connection: "close" }
+          }
         )
       })
     )
