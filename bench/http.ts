@@ -6,24 +6,26 @@
  *      so the dispatcher tree holds up to 100 group consumers and 1,000 topic consumers;
  * read `/_stats` (the `Dispatcher.tree`), stop the proxy with SIGTERM (it must exit 0),
  * print requests/s, latency p50/p99 and the dispatcher stats, and write them to
- * bench/results/http.md.
+ * bench/results/http.md. With `--screenshot <file>`, half-way through the
+ * consume phase, the inspector's page (`/_inspect`) is opened in headless
+ * Chromium (Debian's, see scripts/browser.ts) and saved as a PNG.
  *
  *   npm run bench:http
  *   npx tsx bench/http.ts --duration 3 --connections 50
+ *   npm run bench:http -- --screenshot bench/results/inspector.png
  */
 import { NodeServices } from "@effect/platform-node"
-import { Console, Deferred, Duration, Effect, Fiber, Stream } from "effect"
-import { ChildProcess, ChildProcessSpawner } from "effect/process"
+import { Console, Duration, Effect, Fiber } from "effect"
 import type { Dispatcher } from "effect-dispatcher"
 import { mkdirSync, writeFileSync } from "node:fs"
-import { createRequire } from "node:module"
 import * as os from "node:os"
-import { dirname, join } from "node:path"
+import { dirname, join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
+import { screenshotInspector } from "../scripts/browser.js"
 import { exitWhenDone } from "./child.js"
+import { phase as loadPhase, type Result, startPixy } from "./pixy.js"
 
 const here = dirname(fileURLToPath(import.meta.url))
-const root = join(here, "..")
 
 const argValue = (name: string, fallback: number): number => {
   const i = process.argv.indexOf(name)
@@ -31,54 +33,10 @@ const argValue = (name: string, fallback: number): number => {
 }
 const seconds = argValue("--duration", 10)
 const connections = argValue("--connections", 100)
+const screenshotAt = process.argv.indexOf("--screenshot")
+const screenshot = screenshotAt >= 0 ? resolve(process.argv[screenshotAt + 1] ?? "bench/results/inspector.png") : undefined
 const groups = 100
 const topics = 10
-
-// -----------------------------------------------------------------------------
-// autocannon (untyped CommonJS): the little of it used here
-// -----------------------------------------------------------------------------
-
-interface Histogram {
-  readonly average: number
-  readonly p50: number
-  readonly p99: number
-  readonly total: number
-}
-interface Result {
-  readonly requests: Histogram
-  readonly latency: Histogram
-  readonly duration: number
-  readonly errors: number
-  readonly timeouts: number
-  readonly non2xx: number
-  readonly statusCodeStats: Record<string, { readonly count: number }>
-}
-interface RawRequest {
-  method?: string
-  path?: string
-  body?: string
-}
-interface Options {
-  readonly url: string
-  readonly connections: number
-  readonly duration: number
-  readonly timeout: number
-  readonly requests: ReadonlyArray<{ readonly setupRequest: (request: RawRequest) => RawRequest }>
-}
-interface Instance {
-  readonly stop: () => void
-}
-const autocannon = createRequire(import.meta.url)("autocannon") as (
-  options: Options,
-  done: (error: unknown, result: Result) => void
-) => Instance
-
-const load = (options: Options) =>
-  Effect.callback<Result, Error>((resume) => {
-    const instance = autocannon(options, (error, result) =>
-      resume(error ? Effect.fail(new Error(String(error))) : Effect.succeed(result)))
-    return Effect.sync(() => instance.stop())
-  })
 
 // -----------------------------------------------------------------------------
 // The run
@@ -90,59 +48,33 @@ interface Phase {
 }
 
 const program = Effect.gen(function*() {
-  const spawner = yield* ChildProcessSpawner.ChildProcessSpawner
   yield* Console.log(`starting the proxy: ${process.execPath} --import tsx examples/pixy/main.ts`)
-  const proxy = yield* spawner.spawn(
-    ChildProcess.make(process.execPath, ["--import", "tsx", "examples/pixy/main.ts"], {
-      cwd: root,
-      extendEnv: true,
-      env: { PIXY_PORT: "0", PIXY_LONG_POLLING_TIMEOUT: "3 seconds" }
-    })
-  )
-
-  // read its log to the end (a full pipe would stall it), noting the address and the group lifecycle
-  const listening = yield* Deferred.make<string>()
-  const lines: Array<string> = []
-  const reader = yield* proxy.all.pipe(
-    Stream.decodeText(),
-    Stream.splitLines,
-    Stream.runForEach((line) =>
-      Effect.gen(function*() {
-        lines.push(line)
-        const url = /Listening on (http:\/\/\S+)/.exec(line)?.[1]
-        if (url !== undefined) yield* Deferred.succeed(listening, url)
-      })
-    ),
-    Effect.forkChild
-  )
-  const url = yield* Deferred.await(listening).pipe(
-    Effect.timeoutOrElse({
-      duration: "60 seconds",
-      orElse: () => Effect.die(new Error(`the proxy did not start:\n${lines.join("\n")}`))
-    })
-  )
+  const proxy = yield* startPixy({ PIXY_LONG_POLLING_TIMEOUT: "3 seconds" })
+  const { url, lines } = proxy
   yield* Console.log(`proxy listening on ${url}; ${connections} connections, ${seconds} s per phase`)
 
   // one phase: every connection sends the n-th request as it is told, for `seconds`
-  const phase = (name: string, requestFor: (n: number) => { method: string; path: string; body?: string }) => {
-    let sent = 0
-    return load({
-      url,
-      connections,
-      duration: seconds,
-      timeout: 10,
-      requests: [{ setupRequest: (request) => ({ ...request, ...requestFor(sent++) }) }]
-    }).pipe(Effect.tap((result) => Console.log(report(name, result))))
-  }
+  const phase = (name: string, requestFor: (n: number) => { method: string; path: string; body?: string }) =>
+    loadPhase(url, connections, seconds, requestFor).pipe(Effect.tap((result) => Console.log(report(name, result))))
   const produce = yield* phase("produce", (n) => ({
     method: "POST",
     path: `/topics/topic-${n % topics}/messages?key=k${n}`,
     body: `message ${n}`
   }))
-  const consume = yield* phase("consume", (n) => ({
+  const consumeLoad = phase("consume", (n) => ({
     method: "GET",
     path: `/topics/topic-${Math.floor(n / groups) % topics}/messages?group=group-${n % groups}&noAck`
   }))
+  // with --screenshot: the inspector's page (/_inspect) in headless Chromium, half-way through the consume phase
+  const consume = screenshot === undefined ? yield* consumeLoad : yield* Effect.gen(function*() {
+    const running = yield* Effect.forkChild(consumeLoad)
+    yield* Effect.sleep(Duration.seconds(Math.max(1, seconds / 2 - 3)))
+    yield* screenshotInspector(`${url}/_inspect`, screenshot, 3_000).pipe(
+      Effect.tap(() => Console.log(`inspector screenshot written to ${screenshot}`)),
+      Effect.catch((error) => Console.error(`no screenshot: ${error.message}`))
+    )
+    return yield* Fiber.join(running)
+  })
 
   const tree = yield* Effect.tryPromise(() => fetch(`${url}/_stats`).then((r) => r.json() as Promise<Dispatcher.Tree>))
   const topicLevels = tree.children.flatMap((group) => (group.downstream === undefined ? [] : [group.downstream]))
@@ -151,10 +83,8 @@ const program = Effect.gen(function*() {
 
   // stop it as an operator would, and time it
   const stopStarted = Date.now()
-  yield* proxy.kill({ killSignal: "SIGTERM", forceKillAfter: "30 seconds" })
-  const exitCode = yield* proxy.exitCode
+  const exitCode = yield* proxy.stop
   const stopMillis = Date.now() - stopStarted
-  yield* Fiber.join(reader).pipe(Effect.timeout("5 seconds"), Effect.ignore)
 
   const summary = {
     groupConsumersLive: tree.children.length,

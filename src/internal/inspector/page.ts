@@ -25,7 +25,7 @@ header h1 small { color: var(--muted); font-weight: 400; margin-left: 6px; }
 .pill.stopping, .pill.reconnecting { color: var(--warn); border-color: currentColor; }
 .pill.stopped, .pill.error { color: var(--bad); border-color: currentColor; }
 main { padding: 16px 20px 40px; display: grid; gap: 16px; max-width: 1400px; margin: 0 auto; }
-section { background: var(--card); border: 1px solid var(--line); border-radius: 10px; padding: 12px 14px; min-width: 0; }
+section { background: var(--card); border: 1px solid var(--line); border-radius: 10px; padding: 12px 14px; min-width: 0; overflow-x: auto; }
 section h2 { font-size: 13px; text-transform: uppercase; letter-spacing: .04em; color: var(--muted); margin: 0 0 10px; font-weight: 600; }
 section h2 .count { text-transform: none; letter-spacing: 0; font-weight: 400; }
 .cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(140px, 1fr)); gap: 10px; }
@@ -41,14 +41,14 @@ section h2 .count { text-transform: none; letter-spacing: 0; font-weight: 400; }
 .level svg .area { fill: var(--accent); opacity: .15; }
 .level svg .line { fill: none; stroke: var(--accent); stroke-width: 1.5; }
 .level svg .axis { stroke: var(--line); }
-.level svg text { fill: var(--muted); font-size: 10px; }
-.grid2 { display: grid; grid-template-columns: repeat(auto-fit, minmax(480px, 1fr)); gap: 16px; }
+.level .scale { color: var(--muted); font-size: 11px; text-align: right; font-variant-numeric: tabular-nums; }
+.grid2 { display: grid; grid-template-columns: repeat(auto-fit, minmax(560px, 1fr)); gap: 16px; }
 table { width: 100%; border-collapse: collapse; font-variant-numeric: tabular-nums; }
 th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid var(--line); white-space: nowrap; }
 th { color: var(--muted); font-weight: 500; font-size: 12px; }
 td.num, th.num { text-align: right; }
-td.key { font-family: var(--mono); max-width: 260px; overflow: hidden; text-overflow: ellipsis; }
-td.path { font-family: var(--mono); color: var(--muted); max-width: 320px; overflow: hidden; text-overflow: ellipsis; }
+td.key { font-family: var(--mono); max-width: 220px; overflow: hidden; text-overflow: ellipsis; }
+td.path { font-family: var(--mono); color: var(--muted); max-width: 260px; overflow: hidden; text-overflow: ellipsis; }
 tr.stuck td.age { color: var(--bad); font-weight: 600; }
 .empty { color: var(--muted); padding: 8px 0; }
 nav.tabs { display: flex; gap: 4px; margin-bottom: 8px; }
@@ -73,7 +73,8 @@ const script = `
   var config = JSON.parse(document.getElementById("config").textContent);
   var history = {};
   var historyLength = 60;
-  var tab = "depth";
+  var tab = "rate";
+  var emptyText = { depth: "no request waits", rate: "no request since the last refresh", oldest: "no request waits", failures: "no key is failing" };
   var last;
   var lastAt = 0;
   function $(id) { return document.getElementById(id); }
@@ -122,9 +123,6 @@ const script = `
       root.append(svg("polygon", { class: "area", points: offset.toFixed(1) + "," + (height - 1) + " " + points.join(" ") + " " + width + "," + (height - 1) }));
       root.append(svg("polyline", { class: "line", points: points.join(" ") }));
     }
-    var label = svg("text", { x: 4, y: 10 });
-    label.textContent = "max " + num(max) + "/s";
-    root.append(label);
     return root;
   }
   function keyTable(rows, empty, columns) {
@@ -148,15 +146,14 @@ const script = `
     ["waiting", function (k) { return num(k.depth); }, true],
     ["oldest", function (k) { return k.oldest > 0 ? age(k.oldest) : "–"; }, true, "num age"],
     ["req/s", function (k) { return num(k.rate); }, true],
-    ["failures", function (k) { return k.failures; }, true],
-    ["restarts", function (k) { return k.restarts; }, true]
+    ["failures", function (k) { return k.failures + (k.restarts > 0 ? " (" + k.restarts + " restarts)" : ""); }, true]
   ];
   function renderHot() {
     if (!last) return;
     Array.prototype.forEach.call(document.querySelectorAll("nav.tabs button"), function (button) {
       button.className = button.dataset.tab === tab ? "active" : "";
     });
-    $("hot").replaceChildren(keyTable(last.hot[tab], "no key has any (" + tab + ")", columns));
+    $("hot").replaceChildren(keyTable(last.hot[tab], emptyText[tab], columns));
   }
   function render(state) {
     last = state;
@@ -188,7 +185,8 @@ const script = `
         el("div", "figures", [level.dispatchers + " dispatcher" + (level.dispatchers === 1 ? "" : "s") + " · " + num(level.keys) + " keys · " +
           num(level.live) + " live · " + num(level.accepted) + " accepted · " + level.failures + " failures · " +
           level.rejected.tooManyRequests + " full · " + level.rejected.requestTimeout + " timed out"]),
-        chart(values)
+        chart(values),
+        el("div", "scale", ["last " + values.length + " of " + historyLength + " refreshes · peak " + num(Math.max.apply(null, values)) + " req/s"])
       ]);
       node.dataset.depth = level.depth;
       return node;
@@ -284,6 +282,7 @@ export const page = (prefix: string): string =>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
+<link rel="icon" href="data:,">
 <title>effect-dispatcher inspector</title>
 <style>${style}</style>
 </head>
@@ -295,11 +294,11 @@ export const page = (prefix: string): string =>
 </header>
 <main>
 <section><h2>Totals</h2><div id="summary" class="cards"></div></section>
-<section><h2>Levels <span class="count">(requests accepted per second, last minute)</span></h2><div id="levels" class="levels"></div></section>
+<section><h2>Levels <span class="count">(requests accepted per second, one point per refresh)</span></h2><div id="levels" class="levels"></div></section>
 <div class="grid2">
 <section><h2>Stuck keys <span class="count" id="stuck-count"></span></h2><div id="stuck"></div></section>
 <section><h2>Hot keys</h2>
-<nav class="tabs"><button data-tab="depth" class="active">waiting</button><button data-tab="rate">req/s</button><button data-tab="oldest">oldest</button><button data-tab="failures">failures</button></nav>
+<nav class="tabs"><button data-tab="rate" class="active">req/s</button><button data-tab="depth">waiting</button><button data-tab="oldest">oldest</button><button data-tab="failures">failures</button></nav>
 <div id="hot"></div></section>
 </div>
 <section><h2>Dispatchers</h2><table id="dispatchers"></table><p id="omitted" class="empty"></p></section>
