@@ -3,11 +3,15 @@
  * (heap per idle child) with one option on at a time, then all of them,
  * against the defaults, in one run. Options are set so that they never fire
  * (a deadline of a minute, a cap no run reaches): what is measured is the
- * price of having them on. Each measurement runs in a fresh process, variants
- * alternating, 3 repetitions; the table goes to stdout and
- * bench/results/options.md.
+ * price of having them on. The inspector (`effect-dispatcher/Inspector`) is
+ * measured the same way: off (the defaults), mounted with no client, and
+ * mounted with a page open (a client following its events at 1 Hz); then the
+ * time one refresh takes on 100,000 live keys in a three-level tree, and the
+ * process's CPU per second with no client and with a page open. Each
+ * measurement runs in a fresh process, variants alternating, 3 repetitions;
+ * the tables go to stdout and bench/results/options.md.
  *
- *   npm run bench:options [-- --quick]
+ *   npm run bench:options [-- --quick] [-- --inspector-only]
  */
 import { spawnSync } from "node:child_process"
 import { writeFileSync } from "node:fs"
@@ -16,6 +20,7 @@ import { fileURLToPath } from "node:url"
 import { Effect } from "effect"
 import type { Dispatcher } from "effect-dispatcher"
 import { exitWhenDone, nodeArgs, printResult, resultIn } from "./child.js"
+import { attachInspector, type InspectorMode, refreshFigures } from "./inspector.js"
 import { peerWith } from "./peers/effect-dispatcher.js"
 import type { EffectPeer, Measured } from "./types.js"
 import { paramsFor, runEffect } from "./workloads.js"
@@ -23,6 +28,7 @@ import { paramsFor, runEffect } from "./workloads.js"
 interface Variant {
   readonly options?: Omit<Dispatcher.Options, "mailboxCapacity">
   readonly serve?: Dispatcher.ServeOptions
+  readonly inspector?: InspectorMode
 }
 
 const variants: Record<string, Variant> = {
@@ -34,8 +40,12 @@ const variants: Record<string, Variant> = {
   "all of the above": {
     options: { requestTimeout: "1 minute", maxChildren: 1_000_000, overflow: { wait: "1 second" } },
     serve: { idleTimeToLive: "1 minute" }
-  }
+  },
+  "inspector mounted, no client": { inspector: "mounted" },
+  "inspector mounted, a page open at 1 Hz": { inspector: "page" }
 }
+const inspectorOnly = process.argv.includes("--inspector-only")
+const inspectorVariants = ["defaults", "inspector mounted, no client", "inspector mounted, a page open at 1 Hz"]
 const workloads = ["w1-k1000", "w4"] as const
 const REPETITIONS = 3
 
@@ -45,7 +55,11 @@ const quick = process.argv.includes("--quick")
 const measureHere = async (name: string, workload: (typeof workloads)[number]) => {
   const variant = variants[name]
   if (variant === undefined) throw new Error(`no variant ${name}`)
-  const peer: EffectPeer = { kind: "effect", stopKind: "graceful", make: peerWith(variant.options, variant.serve) }
+  const peer: EffectPeer = {
+    kind: "effect",
+    stopKind: "graceful",
+    make: peerWith(variant.options, variant.serve, variant.inspector === undefined ? undefined : attachInspector(variant.inspector))
+  }
   const measured = await Effect.runPromise(runEffect(peer, workload, paramsFor(quick, peer)) as Effect.Effect<Measured>)
   printResult(measured)
 }
@@ -68,7 +82,7 @@ const fmt = (x: number, unit: string) =>
 
 const main = () => {
   const runs = new Map<string, Array<Measured>>()
-  const names = Object.keys(variants)
+  const names = inspectorOnly ? inspectorVariants : Object.keys(variants)
   const repetitions = quick ? 1 : REPETITIONS
   let done = 0
   const total = repetitions * workloads.length * names.length
@@ -98,21 +112,77 @@ const main = () => {
     `Node ${process.version}; ${repetitions} repetition(s) per figure, each in a fresh process, variants alternating; ` +
     `${new Date().toISOString()}. \`· N×\` is that variant ÷ the defaults. Each option is set so it never fires: ` +
     "the price of having it on. W1 K=1,000: 1,024 callers, calls/s (higher is better). W4: heap bytes per idle child " +
-    `(${paramsFor(quick, {}).children.toLocaleString("en-US")} idle children; lower is better).`,
+    `(${paramsFor(quick, {}).children.toLocaleString("en-US")} idle children; lower is better). The inspector: ` +
+    "mounted on an in-memory router (no server), with no client, or with one client following its events at 1 Hz " +
+    "(a page open, less the socket writes); off is the defaults row.",
     "",
     "| options | W1 K=1,000 (calls/s) | W4 heap per idle child (bytes) |",
     "|---|---:|---:|",
     ...names.map((name) => `| ${name} | ${cell(name, "w1-k1000")} | ${cell(name, "w4")} |`),
     ""
   ]
+  // the inspector's refresh on 100,000 live keys, in a fresh process, once per repetition
+  const refreshes: Array<RefreshFigures> = []
+  for (let rep = 0; rep < repetitions; rep++) {
+    const figures = refreshInChild()
+    refreshes.push(figures)
+    console.error(`[refresh ${rep + 1}/${repetitions}] ${figures.refreshMedianMillis.toFixed(1)} ms (max ${figures.refreshMaxMillis.toFixed(1)})`)
+  }
+  const mid = (pick: (f: RefreshFigures) => number) => median(refreshes.map(pick))
+  const span = (pick: (f: RefreshFigures) => number) =>
+    `${Math.min(...refreshes.map(pick)).toFixed(1)}–${Math.max(...refreshes.map(pick)).toFixed(1)}`
+  lines.push(
+    "The inspector's refresh: one look at a tree of three levels (10 groups x 100 topics x 100 partitions: " +
+      `${refreshes[0]!.keys.toLocaleString("en-US")} live keys, 100,000 of them idle leaves), made into the JSON that ` +
+      "`/state` answers and each event carries; and this process's CPU per second with no inspector, with the " +
+      `inspector mounted and no client, and with a page open at 1 Hz (${refreshes.length} fresh process(es), median of ` +
+      `${REFRESHES} refreshes each).`,
+    "",
+    "| figure | measured | target |",
+    "|---|---:|---:|",
+    `| one refresh, ${refreshes[0]!.keys.toLocaleString("en-US")} live keys (ms) | ${mid((f) => f.refreshMedianMillis).toFixed(1)} (${span((f) => f.refreshMedianMillis)}); slowest ${mid((f) => f.refreshMaxMillis).toFixed(1)} | < 20 ms |`,
+    `| its JSON (bytes) | ${Math.round(mid((f) => f.stateBytes)).toLocaleString("en-US")} | bounded |`,
+    `| CPU, no inspector (ms per s) | ${mid((f) => f.cpuPerSecondUnmounted).toFixed(1)} (${span((f) => f.cpuPerSecondUnmounted)}) | |`,
+    `| CPU, mounted, no client (ms per s) | ${mid((f) => f.cpuPerSecondNoClient).toFixed(1)} (${span((f) => f.cpuPerSecondNoClient)}) | the same: nothing runs |`,
+    `| CPU, a page open at 1 Hz (ms per s) | ${mid((f) => f.cpuPerSecondPage).toFixed(1)} (${span((f) => f.cpuPerSecondPage)}) | one refresh a second |`,
+    ""
+  )
   const text = lines.join("\n")
   console.log(text)
   writeFileSync(join(here, "results", "options.md"), text)
   console.log("bench: wrote bench/results/options.md")
 }
 
+interface RefreshFigures {
+  readonly keys: number
+  readonly refreshMedianMillis: number
+  readonly refreshMaxMillis: number
+  readonly stateBytes: number
+  readonly cpuPerSecondUnmounted: number
+  readonly cpuPerSecondNoClient: number
+  readonly cpuPerSecondPage: number
+}
+
+const REFRESHES = 20
+
+const refreshInChild = (): RefreshFigures => {
+  const out = spawnSync(process.execPath, nodeArgs(fileURLToPath(import.meta.url), ["--refresh"], quick), {
+    encoding: "utf8",
+    maxBuffer: 64 * 1024 * 1024
+  })
+  const figures = resultIn<RefreshFigures>(out.stdout)
+  if (out.status !== 0 || figures === undefined) throw new Error(`the refresh measurement failed:\n${out.stderr}`)
+  return figures
+}
+
 if (process.argv[2] === "--child") {
   exitWhenDone(measureHere(process.argv[3]!, process.argv[4] as (typeof workloads)[number]))
+} else if (process.argv[2] === "--refresh") {
+  exitWhenDone(
+    Effect.runPromise(
+      refreshFigures({ refreshes: quick ? 5 : REFRESHES, idleSeconds: quick ? 2 : 5 }).pipe(Effect.scoped)
+    ).then(printResult)
+  )
 } else {
   main()
 }

@@ -310,6 +310,35 @@ describe("hotKeys: rates, options and handles", () => {
       assert.deepStrictEqual(again.map((k) => [k.key, k.rate]), [["warm", 2]])
     }).pipe(Effect.scoped))
 
+  it.effect("rates across keys forgotten and made again between two looks: each counts from its own start", () =>
+    Effect.gen(function*() {
+      const d = yield* Dispatcher.make<Job, string>({
+        keyOf: (job) => job.key,
+        spawn: Dispatcher.serveWith(() => Effect.succeed("ok"))
+      })
+      const send = (key: string, times: number) =>
+        Effect.forEach(Array.from({ length: times }), () => Dispatcher.call(d, { key, hang: false }), { discard: true })
+      // registry order: a, b, x, c
+      yield* send("a", 2)
+      yield* send("b", 1)
+      yield* send("x", 5)
+      yield* send("c", 3)
+      yield* Dispatcher.hotKeys(d, { top: 10, by: "depth" })
+      yield* TestClock.adjust("300 millis")
+      // a and x are forgotten (the first key and one in the middle); b and c go on
+      yield* Dispatcher.passivate(d, "a")
+      yield* Dispatcher.passivate(d, "x")
+      yield* send("b", 2)
+      yield* send("c", 1)
+      yield* TestClock.adjust("300 millis")
+      // a again (a new entry, counting from 0), and a new key
+      yield* send("a", 4)
+      yield* send("d", 1)
+      yield* TestClock.adjust("400 millis")
+      const rates = yield* Dispatcher.hotKeys(d, { top: 10, by: "rate" })
+      assert.deepStrictEqual(rates.map((k) => [k.key, k.rate]), [["a", 4], ["b", 2], ["c", 1], ["d", 1]])
+    }).pipe(Effect.scoped))
+
   it.effect("data-last, and the failures of a key whose children keep failing", () =>
     Effect.gen(function*() {
       const d = yield* Dispatcher.make<Job, string>({ keyOf: (job) => job.key, spawn: () => Effect.fail("no") }, {

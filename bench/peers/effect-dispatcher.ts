@@ -3,7 +3,7 @@
  * hierarchy), default options except `mailboxCapacity`, no tracer installed:
  * what a user gets out of the box.
  */
-import { Effect, Queue } from "effect"
+import { Effect, Queue, type Scope } from "effect"
 import { Dispatcher } from "effect-dispatcher"
 import type { ChildKind, EffectPeer, Handler } from "../types.js"
 import { effectHandler } from "./handlers.js"
@@ -50,7 +50,9 @@ const orRejected = rejectedOn("TooManyRequests")
  */
 export const peerWith = (
   options: Omit<Dispatcher.Options, "mailboxCapacity"> = {},
-  serveOptions?: Dispatcher.ServeOptions
+  serveOptions?: Dispatcher.ServeOptions,
+  /** something to do with the dispatcher once made, in its Scope (bench/options.ts mounts the inspector) */
+  attach?: (dispatcher: Dispatcher.Dispatcher<Request, number>) => Effect.Effect<void, never, Scope.Scope>
 ): EffectPeer["make"] =>
 ({ capacity, child, handler }) =>
   Effect.gen(function*() {
@@ -58,6 +60,7 @@ export const peerWith = (
       keyOf: (request) => request.key,
       spawn: spawnFor(child, handler, serveOptions)
     }, { ...options, mailboxCapacity: capacity })
+    if (attach !== undefined) yield* attach(dispatcher)
     return {
       call: (key: string, n: number) => Dispatcher.call(dispatcher, { key, n }),
       tryCall: (key: string, n: number) => orRejected(Dispatcher.call(dispatcher, { key, n }))

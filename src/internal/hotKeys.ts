@@ -14,7 +14,7 @@ import { Duration, Effect, Schema, type SchemaIssue } from "effect"
 import type * as Dispatcher from "../Dispatcher.js"
 import { InvalidOptions } from "../DispatchError.js"
 import type { Core } from "./core.js"
-import type { Entry } from "./entry.js"
+import { type Entry, Gone } from "./entry.js"
 import { headOf } from "./effectInternals.js"
 import { describeIssue, duration, durationOf, positiveInt, show } from "./options.js"
 
@@ -87,21 +87,38 @@ export const resolveHotKeys = (options: unknown): ResolvedHotKeys | InvalidOptio
 // -----------------------------------------------------------------------------
 
 /**
- * One look at a tree: each key's count of placed requests and each level's
- * accepted count, at `at`. Weak maps: a key or a level that goes is not held.
+ * One look at a level: its entries in registry order and the count of
+ * requests placed for each, and the level's accepted count. Arrays, not
+ * maps: the next walk goes through the registry in the same order (a `Map`
+ * keeps insertion order; a forgotten key leaves it, marked `Gone`; a new one
+ * comes last), so it finds each key's count with a cursor, in O(1) and with
+ * no hashing. It holds the entries it saw until the next look replaces it.
+ *
+ * @internal
+ */
+export class LevelLook {
+  readonly entries: Array<Entry>
+  readonly seqs: Float64Array
+  constructor(readonly accepted: number, size: number) {
+    this.entries = new Array(size)
+    this.seqs = new Float64Array(size)
+  }
+}
+
+/**
+ * One look at a tree, level by level, at `at`.
  *
  * @internal
  */
 export class RateLook {
-  readonly seqs = new WeakMap<Entry, number>()
-  readonly accepted = new WeakMap<Core, number>()
+  readonly levels = new Map<Core, LevelLook>()
   constructor(readonly at: number) {}
 }
 
 /**
  * The looks rates are measured from: the newest and the one before it, so a
  * rate is always over at least one window once two looks exist. A look older
- * than `stale` windows is dropped: a rate over an hour is no recent rate.
+ * than ten windows is dropped: a rate over an hour is no recent rate.
  *
  * @internal
  */
@@ -127,6 +144,11 @@ export class RateSampler {
   commit(look: RateLook): void {
     this.older = this.newer
     this.newer = look
+  }
+
+  /** Forget both looks (and the entries they hold): nobody is looking any more. */
+  reset(): void {
+    this.older = this.newer = undefined
   }
 
   /**
@@ -212,16 +234,33 @@ export const walk = (
   onKey: (entry: Entry, core: Core, reading: Reading) => void
 ): void => {
   const reading = new Reading()
+  const { now, from, record } = options
   const visit = (core: Core, depth: number, parent: Entry | undefined, timeout: number) => {
-    const { now, from, record } = options
     const own = core.options.requestTimeout
     const effective = own !== undefined && own < timeout ? own : timeout
     const threshold = options.stuckAfter ?? effective
-    record?.accepted.set(core, core.accepted)
-    onLevel(core, depth, parent, from === undefined ? 0 : perSecond(core.accepted, from.accepted.get(core) ?? 0, from.at, now))
+    const before = from?.levels.get(core)
+    const look = record === undefined ? undefined : new LevelLook(core.accepted, core.registry.size)
+    if (look !== undefined) record!.levels.set(core, look)
+    onLevel(core, depth, parent, from === undefined ? 0 : perSecond(core.accepted, before?.accepted ?? 0, from.at, now))
+    const seen = before?.entries
+    const seenSeqs = before?.seqs
+    let cursor = 0
+    // (the walk is synchronous: the registry does not change under it)
+    let at = 0
     for (const entry of core.registry.values()) {
-      read(entry, now, from, threshold, reading)
-      record?.seqs.set(entry, entry.seq)
+      // this key's count at the last look: found in order, skipping the keys forgotten since; a new key had none
+      let prior = 0
+      if (seen !== undefined) {
+        while (cursor < seen.length && seen[cursor] !== entry && seen[cursor]!.phase === Gone) cursor++
+        if (cursor < seen.length && seen[cursor] === entry) prior = seenSeqs![cursor++]!
+      }
+      read(entry, now, from, prior, threshold, reading)
+      if (look !== undefined) {
+        look.entries[at] = entry
+        look.seqs[at] = entry.seq
+      }
+      at++
       onKey(entry, core, reading)
       const below = entry.extra?.downstream
       if (below !== undefined) visit(below, depth + 1, entry, effective)
@@ -265,17 +304,29 @@ export class Reading {
  * passed or not, is what makes a key stuck), its rate, its consecutive
  * failures and its successors.
  */
-const read = (entry: Entry, now: number, from: RateLook | undefined, threshold: number, out: Reading): void => {
+const read = (
+  entry: Entry,
+  now: number,
+  from: RateLook | undefined,
+  prior: number,
+  threshold: number,
+  out: Reading
+): void => {
   const held = entry.held
   const mailbox = entry.mailbox
-  const next = entry.extra?.next
-  const holding = held?.heldCount?.() ?? 0
-  out.depth = mailbox.messages.length + (next === undefined ? 0 : next.messages.length) + (holding > 1 ? holding - 1 : 0)
-  const first = held?.firstHeld?.() ?? headOf(mailbox) ?? (next === undefined ? undefined : headOf(next))
+  const extra = entry.extra
+  const next = extra === undefined ? undefined : extra.next
+  const holding = held === undefined || held.heldCount === undefined ? 0 : held.heldCount()
+  let depth = mailbox.messages.length
+  if (next !== undefined) depth += next.messages.length
+  if (holding > 1) depth += holding - 1
+  out.depth = depth
+  let first = holding > 0 ? held!.firstHeld!() : undefined
+  if (first === undefined && depth > 0) first = headOf(mailbox) ?? (next === undefined ? undefined : headOf(next))
   const oldest = first === undefined ? 0 : now - first.enqueuedAt
   out.oldest = oldest > 0 ? oldest : 0
-  out.rate = from === undefined ? 0 : perSecond(entry.seq, from.seqs.get(entry) ?? 0, from.at, now)
-  out.failures = entry.extra?.failures ?? 0
+  out.rate = from === undefined ? 0 : perSecond(entry.seq, prior, from.at, now)
+  out.failures = extra === undefined ? 0 : extra.failures
   out.restarts = entry.incarnation > 1 ? entry.incarnation - 1 : 0
   out.stuck = first !== undefined && out.oldest > threshold
 }
@@ -386,6 +437,8 @@ const valueOf = (sighting: Dispatcher.KeyFigures, by: Measure): number => {
  * @internal
  */
 export const offer = (lists: ReadonlyArray<TopK>, entry: Entry, core: Core, reading: Reading): void => {
+  // an idle key (most of them) has none of any measure: it makes no list
+  if (reading.depth === 0 && reading.oldest === 0 && reading.rate === 0 && reading.failures === 0) return
   let sighting: Sighting | undefined
   for (const list of lists) {
     if (!list.admits(reading, core.path, entry.key)) continue

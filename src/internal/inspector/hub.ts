@@ -35,17 +35,19 @@ export class Hub {
     private readonly frame: Effect.Effect<Frame>,
     private readonly interval: number,
     private readonly refresher: FiberHandle.FiberHandle<void, never>,
-    private readonly run: (effect: Effect.Effect<void>) => void
+    private readonly run: (effect: Effect.Effect<void>) => void,
+    /** told when the last client has gone: what was kept for the next frame can go */
+    private readonly onIdle: () => void
   ) {}
 
   /** A hub whose refresher runs in the current Scope (the inspector's layer): its end ends every client. */
-  static make(frame: Effect.Effect<Frame>, interval: number): Effect.Effect<Hub, never, Scope.Scope> {
+  static make(frame: Effect.Effect<Frame>, interval: number, onIdle: () => void): Effect.Effect<Hub, never, Scope.Scope> {
     return Effect.gen(function*() {
       const refresher = yield* FiberHandle.make<void, never>()
       const runtime = yield* FiberHandle.runtime(refresher)<never>()
       const hub: Hub = new Hub(frame, interval, refresher, (effect) => {
         runtime(effect, { onlyIfMissing: true })
-      })
+      }, onIdle)
       yield* Effect.addFinalizer(() => Effect.sync(() => hub.close(undefined)))
       return hub
     })
@@ -90,9 +92,9 @@ export class Hub {
           this.clients.delete(client)
           Queue.endUnsafe(client)
           if (this.clients.size > 0) return Effect.void
-          // nobody looks: nothing runs, and the next client gets a fresh frame
+          // nobody looks: nothing runs, nothing is kept, and the next client gets a fresh frame
           this.latest = undefined
-          return FiberHandle.clear(this.refresher)
+          return Effect.andThen(FiberHandle.clear(this.refresher), Effect.sync(this.onIdle))
         })
     )
   }

@@ -55,7 +55,7 @@ export const mount = (
       data: JSON.stringify(state),
       last: state.status === "stopped"
     }))
-    const hub = yield* Hub.make(frame, options.interval)
+    const hub = yield* Hub.make(frame, options.interval, () => surveyor.rest())
     // the dispatcher's stop ends every stream after a last frame, so no open stream holds a server's close
     yield* Dispatcher.awaitStop(handle).pipe(
       Effect.andThen(Effect.sync(() => {

@@ -121,6 +121,13 @@ export class Surveyor {
   stop(): void {
     this.stopWatching?.()
     this.stopWatching = undefined
+    this.rest()
+  }
+
+  /** Nobody looks: drop the looks at rates (and the entries they hold); the next client's rates start over. */
+  rest(): void {
+    this.sampler.reset()
+    this.lastLook = undefined
   }
 
   /** A key as it may leave the process. */
