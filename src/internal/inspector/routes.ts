@@ -54,7 +54,7 @@ export const mount = (
     const frame = Effect.map(surveyor.snapshot, (state): Frame => ({
       data: JSON.stringify(state),
       last: state.status === "stopped"
-    }))
+    })).pipe(Effect.withSpan("Inspector.refresh", { attributes: { "inspector.prefix": options.prefix || "/" } }))
     const hub = yield* Hub.make(frame, options.interval, () => surveyor.rest())
     // the dispatcher's stop ends every stream after a last frame, so no open stream holds a server's close
     yield* Dispatcher.awaitStop(handle).pipe(
@@ -108,7 +108,7 @@ export const mount = (
       "state",
       Effect.map(frame, (f) =>
         HttpServerResponse.text(f.data, { contentType: "application/json; charset=utf-8", headers: common }))
-    ).pipe(Effect.withSpan("Inspector.state"))
+    )
     const eventsRoute = guarded(
       "events",
       Effect.gen(function*() {
