@@ -1236,8 +1236,10 @@ export const passivate: {
  * one walk of the tree, and nothing is kept per request. A rate is the
  * difference between two looks at the tree `window` apart: the first call by
  * `"rate"` looks, waits one window and looks again; later calls measure from
- * the last look at least a window old. A key is `stuck` once its oldest
- * request is older than `stuckAfter` (default: its level's `requestTimeout`).
+ * the last look at least a window old. The dispatcher keeps its last two
+ * looks (an array slot per key) until a later call replaces them. A key is
+ * `stuck` once its oldest request is older than `stuckAfter` (default: its
+ * level's `requestTimeout`).
  *
  * A handle whose implementation has no `hotKeys` answers `[]`. A `Sharded`
  * handle answers for the runners of the process it is asked in. Bad options

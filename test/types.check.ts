@@ -7,7 +7,8 @@
  */
 import { expectTypeOf } from "@effect/vitest"
 import { Context, Data, Effect, type Layer } from "effect"
-import { Dispatcher, type DispatchError } from "effect-dispatcher"
+import type { HttpRouter } from "effect/http"
+import { Dispatcher, type DispatchError, Inspector } from "effect-dispatcher"
 
 interface Deposit {
   readonly user: string
@@ -77,3 +78,26 @@ Dispatcher.layer(Clock, ledger)
 
 // @ts-expect-error: Ledger's dispatcher takes Deposits, not strings
 Dispatcher.layer(Ledger, { keyOf: (s: string) => s, spawn: (child) => Dispatcher.serve(child, () => Effect.succeed(1)) })
+
+// --- hot keys and the inspector ------------------------------------------------------------------
+
+expectTypeOf(Dispatcher.hotKeys(d, { top: 5, by: "oldest" })).toEqualTypeOf<
+  Effect.Effect<ReadonlyArray<Dispatcher.KeyFigures>>
+>()
+expectTypeOf(d.pipe(Dispatcher.hotKeys({ top: 5, by: "rate", window: "10 seconds" }))).toEqualTypeOf<
+  Effect.Effect<ReadonlyArray<Dispatcher.KeyFigures>>
+>()
+// @ts-expect-error: not a measure
+Dispatcher.hotKeys(d, { top: 5, by: "size" })
+// @ts-expect-error: `top` is required
+Dispatcher.hotKeys(d, { by: "depth" })
+
+// a handle needs only the router; a tag needs its service too
+expectTypeOf(Inspector.layer(d)).toEqualTypeOf<Layer.Layer<never, Dispatcher.InvalidOptions, HttpRouter.HttpRouter>>()
+expectTypeOf(Inspector.layer(Ledger, { prefix: "/_inspect" })).toEqualTypeOf<
+  Layer.Layer<never, Dispatcher.InvalidOptions, HttpRouter.HttpRouter | Ledger>
+>()
+// @ts-expect-error: Clock's service is not a dispatcher
+Inspector.layer(Clock)
+// @ts-expect-error: redact maps a key to text
+Inspector.layer(d, { redact: (key: string) => key.length })

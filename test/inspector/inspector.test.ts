@@ -6,7 +6,7 @@
  * stop), and bad options.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Effect, Exit, Layer, Queue, References, Schema, Scope } from "effect"
+import { Context, Effect, Exit, Fiber, Layer, Queue, References, Schema, Scope } from "effect"
 import { TestClock } from "effect/testing"
 import { HttpRouter } from "effect/http"
 import { Dispatcher, Inspector } from "../../src/index.js"
@@ -245,6 +245,53 @@ describe("Inspector: the events", () => {
       // the reading client got a frame per interval
       const frames = yield* Queue.takeAll(a.events)
       assert.isAtLeast(frames.length, 45)
+    }).pipe(Effect.scoped))
+})
+
+describe("Inspector: a handle of another implementation", () => {
+  it.effect("read through its tree and its hotKeys: the levels, the lists, the keys redacted in lists and paths", () =>
+    Effect.gen(function*() {
+      interface Rq {
+        readonly group: string
+        readonly topic: string
+      }
+      const inner = yield* Dispatcher.make<Rq, string>({
+        keyOf: (r) => r.group,
+        spawn: (child) =>
+          Dispatcher.runChild(child, { keyOf: (r: Rq) => r.topic, spawn: () => Effect.never }, {
+            name: "topics",
+            shutdownTimeout: 0
+          })
+      }, { name: "groups", shutdownTimeout: 0 })
+      // a handle that only delegates: the inspector cannot see the in-process dispatcher behind it
+      const wrapped = Dispatcher.fromImplementation<Rq, string>({
+        name: "wrapped",
+        send: (r) => Dispatcher.send(inner, r),
+        call: (r) => Dispatcher.call(inner, r),
+        shutdown: Dispatcher.shutdown(inner),
+        awaitStop: Dispatcher.awaitStop(inner),
+        stats: Dispatcher.stats(inner),
+        children: Dispatcher.children(inner),
+        tree: Dispatcher.tree(inner),
+        hotKeys: (options) => Dispatcher.hotKeys(inner, options)
+      })
+      const routes = yield* routesOf(Inspector.layer(wrapped, { redact: (key) => key.toUpperCase(), stuckAfter: "1 second" }))
+      yield* Dispatcher.send(wrapped, { group: "g1", topic: "t1" })
+      yield* Dispatcher.send(wrapped, { group: "g1", topic: "t1" })
+      yield* Dispatcher.send(wrapped, { group: "g2", topic: "t2" })
+      yield* TestClock.adjust("2 seconds")
+      // the first look by rate waits half an interval on a handle of another kind
+      const asked = yield* Effect.forkChild(routes.get("/_inspect/state"))
+      yield* TestClock.adjust("1 second")
+      const s = decode((yield* Fiber.join(asked)).text)
+      assert.deepStrictEqual(s.dispatchers.map((x) => x.path), ["groups", "groups/G1/topics", "groups/G2/topics"])
+      assert.deepStrictEqual(s.levels.map((l) => [l.depth, l.dispatchers, l.keys]), [[0, 1, 2], [1, 2, 2]])
+      assert.deepStrictEqual(s.hot.depth.map((k) => [k.path, k.key, k.depth]), [
+        ["groups/G1/topics", "T1", 2],
+        ["groups/G2/topics", "T2", 1]
+      ])
+      assert.deepStrictEqual(s.stuck.map((k) => k.key), ["T1", "T2"])
+      assert.notInclude(JSON.stringify(s), "g1")
     }).pipe(Effect.scoped))
 })
 

@@ -58,12 +58,6 @@ export class Hub {
     return this.clients.size
   }
 
-  /** Whether the refresher runs now. */
-  get refreshing(): boolean {
-    const state = this.refresher.state
-    return state._tag === "Open" && state.fiber !== undefined
-  }
-
   /**
    * A new client's frames, until it goes (the Scope closes), the dispatcher
    * stops or the inspector goes; `undefined` when there are `maxClients`
