@@ -30,6 +30,13 @@ import {
 type Mutable<T> = { -readonly [K in keyof T]: T[K] extends object ? Mutable<T[K]> : T[K] }
 type Level = Mutable<typeof LevelState.Type>
 
+/** A failure kept, and once sent, as it was shown. */
+interface Failure {
+  readonly record: FailureRecord
+  readonly level: ShownLevel
+  shown: typeof FailureState.Type | undefined
+}
+
 /** A level as it may be shown: its path, keys redacted, and the keys above it (raw, shown). */
 interface ShownLevel {
   readonly path: string
@@ -87,8 +94,8 @@ const statsOf = (core: Core): Dispatcher.Stats => ({
 
 /**
  * The inspector's view of one handle: it keeps only what a look needs (the
- * rate sampler's two looks, held weakly, and the last `maxFailures` failures
- * as text) and reads everything else when asked.
+ * rate sampler's last two looks, and the last `maxFailures` failures) and
+ * reads everything else when asked.
  *
  * @internal
  */
@@ -98,8 +105,8 @@ export class Surveyor {
   private readonly sampler = new RateSampler()
   /** each level as it may be shown, from the last look */
   private levels = new WeakMap<Core, ShownLevel>()
-  /** the last failures, oldest first, already redacted */
-  private readonly failures: Array<typeof FailureState.Type> = []
+  /** the last failures, oldest first, each shown (redacted, its cause in words) once it is first sent */
+  private readonly failures: Array<Failure> = []
   private stopWatching: (() => void) | undefined = undefined
   /** a handle of another kind: its levels' accepted counts at the last look, to make rates */
   private lastLook: { readonly at: number; readonly accepted: Map<string, number> } | undefined = undefined
@@ -222,13 +229,25 @@ export class Surveyor {
       omittedDispatchers: omitted,
       hot: { depth: depth!, oldest: oldest!, rate: rate!, failures: failures! },
       stuck: stuck.sorted().map(shown),
-      failures: [...this.failures].reverse()
+      failures: this.failures.map((failure) => this.shown(failure)).reverse()
     }
   }
 
-  /** A failing child, as it may leave the process: redacted, its cause in words, clipped. */
+  /**
+   * A failing child: kept as it is, with its level as it may be shown (found
+   * now, while the level above still knows which key runs it). It costs the
+   * failing child's disposal a push; the cause is put in words only if it is
+   * sent.
+   */
   private failed(record: FailureRecord): void {
-    const level = this.levelOf(record.core)
+    this.failures.push({ record, level: this.levelOf(record.core), shown: undefined })
+    if (this.failures.length > maxFailures) this.failures.shift()
+  }
+
+  /** A failure as it may leave the process: redacted, its cause in words, clipped. */
+  private shown(failure: Failure): typeof FailureState.Type {
+    if (failure.shown !== undefined) return failure.shown
+    const { level, record } = failure
     const key = this.key(record.key)
     let cause = Cause.pretty(record.cause)
     if (this.options.redact !== undefined) {
@@ -237,7 +256,7 @@ export class Surveyor {
       named.sort((a, b) => b[0].length - a[0].length)
       for (const [raw, shown] of named) cause = cause.split(raw).join(shown)
     }
-    this.failures.push({
+    return (failure.shown = {
       at: record.at,
       path: level.path,
       key,
@@ -245,7 +264,6 @@ export class Surveyor {
       gaveUp: record.gaveUp,
       cause: clip(cause, maxCauseLength)
     })
-    if (this.failures.length > maxFailures) this.failures.shift()
   }
 
   /**
