@@ -197,6 +197,17 @@ describe("Inspector: the events", () => {
       const before = looks
       yield* TestClock.adjust("10 seconds")
       assert.strictEqual(looks, before)
+      // a client that goes and one that comes at once: the newcomer gets a frame now and one per interval
+      const third = yield* Scope.make()
+      const goes = yield* routes.follow("/_inspect/events").pipe(Scope.provide(third))
+      yield* Queue.take(goes.events)
+      yield* Scope.close(third, Exit.void)
+      const comes = yield* routes.follow("/_inspect/events")
+      yield* Queue.take(comes.events)
+      for (let i = 0; i < 3; i++) {
+        yield* TestClock.adjust("1 second")
+        yield* Queue.take(comes.events)
+      }
     }).pipe(Effect.scoped))
 
   it.effect("the dispatcher's stop ends every stream with a last event named end; a client after it gets that event only", () =>

@@ -29,6 +29,10 @@ export class Hub {
   private readonly clients = new Set<Client>()
   private closed = false
   private latest: Frame | undefined = undefined
+  /** a refresher runs (or was started and not told to stop) */
+  private refreshing = false
+  /** which refresher is the current one: one being stopped must not mark a new one stopped */
+  private generation = 0
 
   private constructor(
     /** one frame, computed once for every client */
@@ -45,8 +49,9 @@ export class Hub {
     return Effect.gen(function*() {
       const refresher = yield* FiberHandle.make<void, never>()
       const runtime = yield* FiberHandle.runtime(refresher)<never>()
+      // a new refresher replaces one still being stopped (the handle interrupts it)
       const hub: Hub = new Hub(frame, interval, refresher, (effect) => {
-        runtime(effect, { onlyIfMissing: true })
+        runtime(effect)
       }, onIdle)
       yield* Effect.addFinalizer(() => Effect.sync(() => hub.close(undefined)))
       return hub
@@ -76,7 +81,16 @@ export class Hub {
           this.clients.add(client)
           // a frame at once: the last one made (at most one interval old), or a first one now
           if (this.latest !== undefined) Queue.offerUnsafe(client, this.latest)
-          this.run(this.refresh)
+          if (!this.refreshing) {
+            this.refreshing = true
+            const generation = ++this.generation
+            this.run(Effect.ensuring(
+              this.refresh,
+              Effect.sync(() => {
+                if (this.generation === generation) this.refreshing = false
+              })
+            ))
+          }
           return client
         })
       }),
@@ -86,9 +100,13 @@ export class Hub {
           this.clients.delete(client)
           Queue.endUnsafe(client)
           if (this.clients.size > 0) return Effect.void
-          // nobody looks: nothing runs, nothing is kept, and the next client gets a fresh frame
+          // nobody looks: nothing runs, nothing is kept, and the next client gets a fresh frame (and a new
+          // refresher, even while this one is still being stopped)
           this.latest = undefined
-          return Effect.andThen(FiberHandle.clear(this.refresher), Effect.sync(this.onIdle))
+          this.refreshing = false
+          this.generation++
+          this.onIdle()
+          return FiberHandle.clear(this.refresher)
         })
     )
   }
