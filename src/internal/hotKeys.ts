@@ -493,11 +493,11 @@ const rankOnce = (root: Core, options: ResolvedHotKeys, sampler: RateSampler): A
  *
  * @internal
  */
-export const hotKeys = (
+export const hotKeys: (
   root: Core,
   input: Dispatcher.HotKeysOptions
-): Effect.Effect<ReadonlyArray<Dispatcher.KeyFigures>> =>
-  Effect.gen(function*() {
+) => Effect.Effect<ReadonlyArray<Dispatcher.KeyFigures>> = Effect.fnUntraced(
+  function*(root: Core, input: Dispatcher.HotKeysOptions) {
     const options = resolveHotKeys(input)
     if (options instanceof InvalidOptions) return yield* Effect.die(options)
     const sampler = samplerOf(root)
@@ -511,7 +511,8 @@ export const hotKeys = (
       }
     }
     return rankOnce(root, options, sampler)
-  })
+  }
+)
 
 /**
  * Merge lists ranked by the same measure (from several handles, say the

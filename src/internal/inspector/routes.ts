@@ -42,11 +42,8 @@ const retry = encoder.encode("retry: 5000\n\n")
  *
  * @internal
  */
-export const mount = (
-  handle: Dispatcher.Dispatcher<any, any, any>,
-  options: ResolvedInspector
-) =>
-  Effect.gen(function*() {
+export const mount = Effect.fn("Inspector.mount")(
+  function*(handle: Dispatcher.Dispatcher<any, any, any>, options: ResolvedInspector) {
     const router = yield* HttpRouter.HttpRouter
     const surveyor = new Surveyor(handle, options)
     surveyor.start()
@@ -139,4 +136,5 @@ export const mount = (
       Effect.annotateLogs({ inspector: options.prefix || "/", dispatcher: surveyor.core?.path ?? "(other handle)" })
     )
     return hub
-  })
+  }
+)
