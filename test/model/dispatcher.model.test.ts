@@ -15,6 +15,8 @@ import fc from "fast-check"
 import {
   Advance,
   advance,
+  ArmLastWords,
+  Burst,
   type Cmd,
   commandArb,
   configArb,
@@ -129,6 +131,25 @@ describe("model-based: the real dispatcher against the reference model", () => {
           new Advance(25),
           new End(1, "fail"), // b fails at 35: its successor is due at 40, with b's request's deadline
           new CrashLoop(0, 2, "fail")
+        ]
+      )
+    ))
+
+  it.effect("a router busy placing a batch takes what a child's last words send only on its next turn", () =>
+    Effect.promise(() =>
+      runHistory(
+        { ...plain, restart: "short" },
+        [
+          new PoisonSpawn("g/h/v"),
+          new PoisonSpawn("g/h"),
+          new ArmLastWords("g/h"),
+          new Send({ root: "g", inner: "h", leaf: "u", work: 0, badRoot: false, badInner: false, mode: "send" }, false),
+          // g and h start inside this send; v's spawn throws, so h's level ends, and h, ending, sends for g/h
+          // while g's router is still placing the first request
+          new Burst([
+            { _tag: "send", spec: { root: "g", inner: "h", leaf: "v", work: 0, badRoot: false, badInner: false, mode: "send" } },
+            { _tag: "take", child: 0 }
+          ])
         ]
       )
     ))

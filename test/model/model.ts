@@ -1302,7 +1302,8 @@ export class Model {
    */
   private route(entry: Entry): void {
     const level = (entry.child as DownChild).level
-    if (level.state !== "running") return
+    // a router busy placing a batch is not waiting: what arrives meanwhile waits for its next turn of the loop
+    if (level.state !== "running" || level.routing) return
     let routed = false
     level.routing = true
     try {
