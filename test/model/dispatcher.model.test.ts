@@ -154,6 +154,24 @@ describe("model-based: the real dispatcher against the reference model", () => {
       )
     ))
 
+  it.effect("a router waiting on its mailbox places a request handed to it inside the placement of another", () =>
+    Effect.promise(() =>
+      runHistory(
+        { ...plain, restart: "short" },
+        [
+          new ArmLastWords("g/h"),
+          new PoisonSpawn("g/h/u"),
+          // g's router is up and waiting
+          new Send({ root: "g", inner: "x", leaf: "u", work: 0, badRoot: false, badInner: false, mode: "send" }, false),
+          // placed straight from the sender: h starts, u's spawn throws, h's level ends and h, ending, sends for
+          // g/h: g's router, still waiting, places it at once, into h's mailbox (h's successor serves it)
+          new Burst([
+            { _tag: "send", spec: { root: "g", inner: "h", leaf: "u", work: 0, badRoot: false, badInner: false, mode: "send" } }
+          ])
+        ]
+      )
+    ))
+
   it.effect(`${numRuns} generated histories answer as the model says, and every invariant holds`, (ctx) => {
     // printed if the test fails in any way, a time-out included (fast-check prints seed and path itself)
     ctx.onTestFailed(() => {

@@ -245,8 +245,13 @@ export class Level {
   readonly leftovers: Array<{ readonly key: string; readonly mailbox: Array<number> }> = []
   /** children alive, restart delays included */
   live = 0
-  /** a downstream router is placing a batch: its end waits for the batch */
-  routing = false
+  /**
+   * A downstream router is placing: a batch it took (it is not waiting: what
+   * arrives meanwhile waits in its mailbox for its next turn), or one request
+   * handed to it directly as it waited (it still waits: another request handed
+   * to it meanwhile is placed at once, inside the first). Its end waits for it.
+   */
+  routing: false | "batch" | "direct" = false
   /** its counters, as `Dispatcher.stats` (or `tree`) reports them; `rejected` comes from the answers */
   readonly stats = { accepted: 0, spawned: 0, successors: 0, failures: 0, withdrawn: 0 }
   /**
@@ -1208,7 +1213,9 @@ export class Model {
       child.waiting = false
       this.serveRun(entry)
     } else if (child?.tag === "down") {
-      this.route(entry)
+      // an idle router with nothing else waiting takes the request straight from its sender
+      if (entry.mailbox.length === 1) this.routeDirect(entry)
+      else this.route(entry)
     }
   }
 
@@ -1303,34 +1310,53 @@ export class Model {
   private route(entry: Entry): void {
     const level = (entry.child as DownChild).level
     // a router busy placing a batch is not waiting: what arrives meanwhile waits for its next turn of the loop
-    if (level.state !== "running" || level.routing) return
+    if (level.state !== "running" || level.routing === "batch") return
     let routed = false
-    level.routing = true
+    level.routing = "batch"
     try {
       while (entry.mailbox.length > 0 && level.state === "running") {
         const batch = entry.mailbox.splice(0)
         this.admit(entry)
         routed = true
-        for (const id of batch) {
-          const state = this.requests.get(id)!
-          if (state.answer !== undefined) continue
-          const req = state.req
-          if (req.badInner && level.depth === 1) {
-            this.answer(id, [{ _tag: "Die" }])
-            continue
-          }
-          state.routedAt.push(level.id)
-          const key = keyAt(req, level.depth)
-          const placed = this.place(level, key, id)
-          if (placed === "waiting") this.log.push(`#${id} waits for room at ${level.prefix}${key}`)
-          else if (placed !== "accepted") this.answer(id, [placed])
-        }
+        for (const id of batch) this.routeOne(level, id)
       }
     } finally {
       level.routing = false
     }
     if (routed && level.entries.size === 0 && level.state === "running") this.downEnds(level)
   }
+
+  /**
+   * `runChild`'s router takes the one request in the parent's mailbox straight
+   * from its sender, as it waits (the real router's `takeDirect`): nested in
+   * another such placement if one is under way.
+   */
+  private routeDirect(entry: Entry): void {
+    const level = (entry.child as DownChild).level
+    if (level.state !== "running" || level.routing === "batch") return
+    const id = entry.mailbox.shift()!
+    this.admit(entry)
+    level.routing = "direct"
+    try {
+      this.routeOne(level, id)
+    } finally {
+      level.routing = false
+    }
+    if (level.entries.size === 0 && level.state === "running") this.downEnds(level)
+  }
+
+  private routeOne(level: Level, id: number): void {
+    const state = this.requests.get(id)!
+    if (state.answer !== undefined) return
+    const req = state.req
+    if (req.badInner && level.depth === 1) return this.answer(id, [{ _tag: "Die" }])
+    state.routedAt.push(level.id)
+    const key = keyAt(req, level.depth)
+    const placed = this.place(level, key, id)
+    if (placed === "waiting") this.log.push(`#${id} waits for room at ${level.prefix}${key}`)
+    else if (placed !== "accepted") this.answer(id, [placed])
+  }
+
 
   /** The downstream dispatcher returns: it stops (nothing left), and its parent's child ends. */
   private downEnds(level: Level): void {
