@@ -172,6 +172,23 @@ describe("model-based: the real dispatcher against the reference model", () => {
       )
     ))
 
+  it.effect("a handler cut off at its deadline ends after the deadline timer has answered everything due then", () =>
+    Effect.promise(() => {
+      const spec = (root: string, work: number) => ({ root, inner: "x", leaf: "u", work, badRoot: false, badInner: false, mode: "send" as const })
+      return runHistory(
+        { ...plain, rootTimeout: 40, rootMaxChildren: 2, restart: "short" },
+        [
+          new Send(spec("s", 30), false),
+          new Advance(1),
+          // t and a pending (for s's place) both due at 41; s is revived and its handler is cut off at 41 too
+          new Burst([{ _tag: "send", spec: spec("t", 40) }, { _tag: "send", spec: spec("a", 0) }]),
+          new ArmLastWords("t"),
+          new Send(spec("s", 30), false),
+          new Advance(1000)
+        ]
+      )
+    }))
+
   it.effect(`${numRuns} generated histories answer as the model says, and every invariant holds`, (ctx) => {
     // printed if the test fails in any way, a time-out included (fast-check prints seed and path itself)
     ctx.onTestFailed(() => {

@@ -1035,6 +1035,9 @@ export class Model {
     this.flush()
     this.expireWaiters()
     this.expireDue()
+    // handlers cut off at their deadline: the deadline timer's answer interrupts them, so they end after it
+    this.runServeTimers()
+    this.flush()
   }
 
   private deadlineDue(): boolean {
@@ -1089,6 +1092,8 @@ export class Model {
       for (const entry of level.entries.values()) {
         const child = entry.child
         if (child?.tag !== "serve") continue
+        // a handler cut off at its deadline ends once the deadline timer has answered its request
+        if (child.busy !== undefined && isCutOff(child.busy) && !this.isAnswered(child.busy.id)) continue
         if ((child.busy?.finish ?? Infinity) <= now || (child.waiting && child.idleAt <= now)) due.push(entry)
       }
     }
@@ -1547,6 +1552,10 @@ export class Model {
   }
 }
 
+/** A handler that will not finish before its request's deadline: it is cut off there. */
+const isCutOff = (busy: { readonly outcomes: ReadonlyArray<Outcome> }): boolean =>
+  busy.outcomes.every((o) => o._tag === "RequestTimeout")
+
 /**
  * Every model `advance` may lead to: the default order of things due at the
  * same instant, and each other order at each choice point met (see
@@ -1560,7 +1569,7 @@ export const advanceAll = (model: Model, millis: number): Array<Model> => {
     copy.choicePoints = 0
     copy.advance(millis)
     out.push(copy)
-    for (let i = choices.length; i < copy.choicePoints && out.length < 64; i++) {
+    for (let i = choices.length; i < copy.choicePoints && out.length < 1024; i++) {
       explore([...choices, ...Array<boolean>(i - choices.length).fill(false), true])
     }
   }
