@@ -165,6 +165,8 @@ export interface RequestState {
   /** the deadline in force, and the key of the dispatcher whose timer owns it */
   deadline: number
   deadlineKey: string
+  /** the level (`Level.id`) whose deadline timer owns it */
+  deadlineLevel: number
   /** the path of the child it was delivered to (taken by a controlled child, or handed to a handler) */
   deliveredTo: string | undefined
   /** the downstream dispatchers (`Level.id`) that placed it, in order */
@@ -437,7 +439,8 @@ export class Model {
       r.sent,
       r.answer?.map(showOutcome),
       r.deadline,
-      r.deadlineKey
+      r.deadlineKey,
+      r.deadlineLevel
     ])
     return JSON.stringify([
       this.now,
@@ -595,6 +598,7 @@ export class Model {
       answer: undefined,
       deadline: Infinity,
       deadlineKey: req.root,
+      deadlineLevel: 0,
       deliveredTo: undefined,
       routedAt: [],
       byWaiter: false
@@ -846,11 +850,13 @@ export class Model {
       if (level.timeout !== undefined) {
         state.deadline = this.now + level.timeout
         state.deadlineKey = entry.key
+        state.deadlineLevel = level.id
       }
     } else if (level.timeout !== undefined && this.now + level.timeout < state.deadline) {
       // a downstream request's deadline is the root's unless this level's own is earlier
       state.deadline = this.now + level.timeout
       state.deadlineKey = entry.key
+      state.deadlineLevel = level.id
     }
     // the least recently used child is the one with the oldest last accepted request
     this.touch(entry)
@@ -960,12 +966,13 @@ export class Model {
   }
 
   /** Senders whose wait for room has passed: `TooManyRequests`. */
-  private expireWaiters(): void {
+  private expireWaiters(which: (waiter: Waiter) => boolean = () => true): void {
     for (const level of this.levels()) {
       for (const entry of level.entries.values()) {
-        if (!entry.waiters.some((w) => w.until <= this.now)) continue
-        const due = entry.waiters.filter((w) => w.until <= this.now)
-        entry.waiters = entry.waiters.filter((w) => w.until > this.now)
+        const passed = (w: Waiter) => w.until <= this.now && which(w)
+        if (!entry.waiters.some(passed)) continue
+        const due = entry.waiters.filter(passed)
+        entry.waiters = entry.waiters.filter((w) => !passed(w))
         for (const waiter of due) {
           const full = { _tag: "TooManyRequests", key: entry.key, capacity: level.capacity } as const
           this.count(`wait for room passed (${depthName(level)})`)
@@ -1016,11 +1023,17 @@ export class Model {
 
   private runDueNow(): void {
     const now = this.now
-    // a sender's wait passing at the very instant room is made: either comes first
-    if (
-      this.levels().some((l) => [...l.entries.values()].some((e) => e.waiters.some((w) => w.until <= now))) &&
-      (this.restartDue() || this.serveDue()) && this.choose("a wait for room passes before room is made")
-    ) this.expireWaiters()
+    // a sender's wait passing at the very instant room is made: either comes first, for each sender (each wait is a
+    // timer of its own, ordered by when it was set)
+    if (this.restartDue() || this.serveDue()) {
+      for (const level of this.levels()) {
+        for (const entry of level.entries.values()) {
+          for (const waiter of entry.waiters.filter((w) => w.until <= now)) {
+            if (this.choose("a wait for room passes before room is made")) this.expireWaiters((w) => w === waiter)
+          }
+        }
+      }
+    }
     // the deadline timers before the other timers due at the same instant: what a deadline answers then is
     // skipped, not handled (a successor whose spawn throws drops it and may forget its key; a revived downstream
     // dispatcher does not route it, and may end at once)
@@ -1034,10 +1047,24 @@ export class Model {
     this.runServeTimers()
     this.flush()
     this.expireWaiters()
-    this.expireDue()
-    // handlers cut off at their deadline: the deadline timer's answer interrupts them, so they end after it
-    this.runServeTimers()
-    this.flush()
+    // the deadline timers, one per dispatcher, in either order when two are due together; a handler cut off at its
+    // deadline is interrupted by its timer's answer, so it ends right after that timer
+    const timers = this.dueDeadlineLevels()
+    if (timers.length > 1 && this.choose("deadline timers of two dispatchers due together, in the other order")) timers.reverse()
+    for (const level of timers) {
+      this.expireDue(level)
+      this.runServeTimers()
+      this.flush()
+    }
+  }
+
+  /** The levels whose deadline timer has something due now, root first. */
+  private dueDeadlineLevels(): Array<number> {
+    const due = new Set<number>()
+    for (const state of this.requests.values()) {
+      if (state.accepted && state.answer === undefined && state.deadline <= this.now) due.add(state.deadlineLevel)
+    }
+    return [...due].sort((a, b) => a - b)
   }
 
   private deadlineDue(): boolean {
@@ -1114,8 +1141,9 @@ export class Model {
   }
 
   /** The deadline timers: every request still unanswered at its deadline is answered RequestTimeout. */
-  private expireDue(): void {
+  private expireDue(level?: number): void {
     for (const [id, state] of this.requests) {
+      if (level !== undefined && state.deadlineLevel !== level) continue
       if (state.accepted && state.answer === undefined && state.deadline <= this.now) {
         this.answer(id, [{ _tag: "RequestTimeout", key: state.deadlineKey }])
       }
