@@ -11,6 +11,12 @@
  * measurement runs in a fresh process, variants alternating, 3 repetitions;
  * the tables go to stdout and bench/results/options.md.
  *
+ * A second table: 100,000 distinct keys (10,000 with --quick), each called once
+ * by 1,024 concurrent callers, uncapped and under `maxChildren` a tenth of that (so 90% of them make
+ * room by passivating the least recently used child): the price of making
+ * room, which must be O(1) amortised (target: the capped run within 3x of the
+ * uncapped one).
+ *
  *   npm run bench:options [-- --quick] [-- --inspector-only]
  */
 import { spawnSync } from "node:child_process"
@@ -64,6 +70,40 @@ const measureHere = async (name: string, workload: (typeof workloads)[number]) =
   printResult(measured)
 }
 
+/** 100,000 distinct keys, each called once by 1,024 concurrent callers: keys/s. */
+const DISTINCT_KEYS = 100_000
+const DISTINCT_CALLERS = 1_024
+const distinctKeys = quick ? DISTINCT_KEYS / 10 : DISTINCT_KEYS
+/** a tenth of the keys: 90% of them make room */
+const distinctCap = distinctKeys / 10
+const distinctVariants: Record<string, Omit<Dispatcher.Options, "mailboxCapacity">> = {
+  "uncapped": {},
+  [`maxChildren: ${distinctCap.toLocaleString("en-US")}`]: { maxChildren: distinctCap }
+}
+
+const measureDistinctHere = async (name: string) => {
+  const options = distinctVariants[name]
+  if (options === undefined) throw new Error(`no variant ${name}`)
+  const keys = distinctKeys
+  const measured = await Effect.runPromise(
+    Effect.scoped(Effect.gen(function*() {
+      const service = yield* peerWith(options)({ capacity: 64, child: "echo" })
+      let next = 0
+      let wrong = 0
+      const caller = Effect.gen(function*() {
+        for (let n = next++; n < keys; n = next++) {
+          if ((yield* service.call(`d${n}`, n)) !== n) wrong++
+        }
+      })
+      const started = performance.now()
+      yield* Effect.all(Array.from({ length: DISTINCT_CALLERS }, () => caller), { concurrency: "unbounded", discard: true })
+      const seconds = (performance.now() - started) / 1000
+      return { value: keys / seconds, unit: "keys/s", extra: {}, timedCalls: keys, warmupCalls: 0, warmupMillis: 0, wrong }
+    }))
+  )
+  printResult(measured)
+}
+
 const measureInChild = (name: string, workload: string): Measured => {
   const out = spawnSync(process.execPath, nodeArgs(fileURLToPath(import.meta.url), ["--child", name, workload], quick), {
     encoding: "utf8",
@@ -106,6 +146,26 @@ const main = () => {
     const range = `${fmt(Math.min(...values), unit)}–${fmt(Math.max(...values), unit)}`
     return `${fmt(m, unit)} (${range}) · ${(m / base).toFixed(2)}×`
   }
+  // making room: 100k distinct keys, uncapped and capped
+  const distinct = new Map<string, Array<number>>()
+  // (--inspector-only: not this table)
+  const distinctNames = inspectorOnly ? [] : Object.keys(distinctVariants)
+  for (let rep = 0; rep < repetitions; rep++) {
+    for (const name of rep % 2 === 0 ? distinctNames : [...distinctNames].reverse()) {
+      const measured = measureInChild(name, "distinct")
+      if (measured.wrong !== 0) throw new Error(`${name} distinct: ${measured.wrong} wrong answers`)
+      distinct.set(name, [...(distinct.get(name) ?? []), measured.value])
+      console.error(`[distinct ${rep + 1}/${repetitions}] ${name}: ${fmt(measured.value, "calls/s")} keys/s`)
+    }
+  }
+  const distinctBase = inspectorOnly ? 1 : median(distinct.get("uncapped")!)
+  const distinctCell = (name: string) => {
+    const values = distinct.get(name)!
+    const m = median(values)
+    const range = `${fmt(Math.min(...values), "calls/s")}–${fmt(Math.max(...values), "calls/s")}`
+    return `${fmt(m, "calls/s")} (${range}) · ${(m / distinctBase).toFixed(2)}×`
+  }
+  const capped = inspectorOnly ? 1 : median(distinct.get(distinctNames[1]!)!) / distinctBase
   const lines = [
     "# What each option costs",
     "",
@@ -119,7 +179,20 @@ const main = () => {
     "| options | W1 K=1,000 (calls/s) | W4 heap per idle child (bytes) |",
     "|---|---:|---:|",
     ...names.map((name) => `| ${name} | ${cell(name, "w1-k1000")} | ${cell(name, "w4")} |`),
-    ""
+    "",
+    ...(inspectorOnly ? [] : [
+      `Making room: ${distinctKeys.toLocaleString("en-US")} distinct keys, each called once ` +
+      `by ${DISTINCT_CALLERS.toLocaleString("en-US")} concurrent callers (keys/s, higher is better). Under the cap, every ` +
+      `key past the ${distinctCap.toLocaleString("en-US")}th passivates the least recently used child and its own child ` +
+      "starts once that one has ended.",
+      "",
+      `| ${distinctKeys.toLocaleString("en-US")} distinct keys | keys/s |`,
+      "|---|---:|",
+      ...distinctNames.map((name) => `| ${name} | ${distinctCell(name)} |`),
+      "",
+      `Target: the capped run within 3x of the uncapped one (>= 0.33×): ${capped >= 1 / 3 ? "PASS" : "FAIL"} (${capped.toFixed(2)}×).`,
+      ""
+    ])
   ]
   // the inspector's refresh on 100,000 live keys, in a fresh process, once per repetition
   const refreshes: Array<RefreshFigures> = []
@@ -175,7 +248,9 @@ const refreshInChild = (): RefreshFigures => {
   return figures
 }
 
-if (process.argv[2] === "--child") {
+if (process.argv[2] === "--child" && process.argv[4] === "distinct") {
+  exitWhenDone(measureDistinctHere(process.argv[3]!))
+} else if (process.argv[2] === "--child") {
   exitWhenDone(measureHere(process.argv[3]!, process.argv[4] as (typeof workloads)[number]))
 } else if (process.argv[2] === "--refresh") {
   exitWhenDone(

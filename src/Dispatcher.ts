@@ -963,7 +963,7 @@ export const send: {
   >
 } = dual(2, <Req, Res, E>(self: Dispatcher<Req, Res, E>, request: Req) => {
   const implementation = handle.implementationOf(self)
-  return E.isEffect(implementation) ? implementation : implementation.send(request)
+  return implementation === undefined ? handle.notAHandle(self) : implementation.send(request)
 })
 
 /**
@@ -989,7 +989,7 @@ export const call: {
   <Req, Res, E>(self: Dispatcher<Req, Res, E>, request: Req): Effect.Effect<Res, E | DispatchError>
 } = dual(2, <Req, Res, E>(self: Dispatcher<Req, Res, E>, request: Req) => {
   const implementation = handle.implementationOf(self)
-  return E.isEffect(implementation) ? implementation : implementation.call(request)
+  return implementation === undefined ? handle.notAHandle(self) : implementation.call(request)
 })
 
 /** What a handle's implementation gives, or the defect for something that is not a handle. */
@@ -999,7 +999,7 @@ const asked = <A>(
 ): Effect.Effect<A> =>
   E.suspend(() => {
     const implementation = handle.implementationOf(self)
-    return E.isEffect(implementation) ? implementation : ask(implementation)
+    return implementation === undefined ? handle.notAHandle(self) : ask(implementation)
   })
 
 /**

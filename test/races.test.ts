@@ -113,3 +113,62 @@ describe("maxChildren is a cap at every moment", () => {
     }).pipe(Effect.scoped))
 })
 
+describe("a stop at a random moment on a three-level tree with a cap at every level", () => {
+  interface Leaf {
+    readonly group: string
+    readonly topic: string
+    readonly leaf: string
+    readonly n: number
+  }
+  // groups -> topics -> leaves, each level capped, leaves idle out fast: passivations, revivals and
+  // idle ends race each other and the stop
+  const tree = (seed: number) => ({
+    keyOf: (r: Leaf) => r.group,
+    spawn: (group: Dispatcher.ChildSpec<Leaf, number>) =>
+      Dispatcher.runChild(group, {
+        keyOf: (r: Leaf) => r.topic,
+        spawn: (topic) =>
+          Dispatcher.runChild(topic, {
+            keyOf: (r: Leaf) => r.leaf,
+            spawn: Dispatcher.serveWith(
+              (r: Leaf) => ((r.n + seed) % 4 === 0 ? Effect.as(Effect.sleep("1 millis"), r.n) : Effect.succeed(r.n)),
+              { idleTimeToLive: "2 millis" }
+            )
+          }, { maxChildren: 3, name: "leaves" })
+      }, { maxChildren: 3, name: "topics" })
+  })
+
+  it.live("20 trials of random requests and a shutdown at a random moment: every accepted request answered, none left waiting", () =>
+    Effect.gen(function*() {
+      let lost = 0
+      let accepted = 0
+      for (let trial = 0; trial < 20; trial++) {
+        let state = trial * 7919 + 1
+        const random = (n: number) => {
+          state = (state * 48271) % 2147483647
+          return state % n
+        }
+        const d = yield* Dispatcher.make<Leaf, number>(tree(trial), { maxChildren: 4, name: "groups" })
+        const answers: Array<Deferred.Deferred<number, Dispatcher.DispatchError>> = []
+        const stopAt = 5 + random(30)
+        for (let round = 0; round < 40; round++) {
+          if (round === stopAt) yield* Effect.forkDetach(Dispatcher.shutdown(d))
+          const batch = Array.from({ length: 1 + random(40) }, (_, i): Leaf => ({
+            group: `g${random(8)}`,
+            topic: `t${random(6)}`,
+            leaf: `l${random(6)}`,
+            n: round * 100 + i
+          }))
+          const sent = yield* Effect.forEach(batch, (r) => Effect.exit(Dispatcher.send(d, r)), { concurrency: "unbounded" })
+          for (const exit of sent) if (exit._tag === "Success") answers.push(exit.value)
+          if (random(3) === 0) yield* Effect.sleep(`${random(4)} millis`)
+        }
+        yield* Dispatcher.shutdown(d).pipe(Effect.timeout("10 seconds"))
+        accepted += answers.length
+        for (const answer of answers) if (!(yield* Deferred.isDone(answer))) lost++
+      }
+      assert.strictEqual(lost, 0, `${lost} of ${accepted} accepted requests were never answered`)
+      assert.isAbove(accepted, 0)
+    }), 60_000)
+})
+

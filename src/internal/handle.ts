@@ -29,23 +29,23 @@ const describe = (u: unknown): string => {
 }
 
 /**
- * The handle's implementation, or the defect to answer with when `self` is
- * not a handle at all (a mistyped argument at run time).
+ * The handle's implementation, or `undefined` when `self` is not a handle at
+ * all (a mistyped argument at run time): see `notAHandle`.
  *
  * @internal
  */
-export const implementationOf = (
-  self: unknown
-): Dispatcher.Implementation<any, any, any> | Effect.Effect<never> => {
-  const implementation = self !== null && typeof self === "object"
-    ? (self as Record<string, unknown>)[ImplementationId]
+export const implementationOf = (self: unknown): Dispatcher.Implementation<any, any, any> | undefined =>
+  self !== null && typeof self === "object"
+    ? (self as Record<string, Dispatcher.Implementation<any, any, any> | undefined>)[ImplementationId]
     : undefined
-  return implementation !== undefined
-    ? implementation as Dispatcher.Implementation<any, any, any>
-    : Effect.die(
-      new TypeError(`expected a Dispatcher made by Dispatcher.make or Dispatcher.layer, got ${describe(self)}`)
-    )
-}
+
+/**
+ * The defect for something given as a dispatcher that is not one.
+ *
+ * @internal
+ */
+export const notAHandle = (self: unknown): Effect.Effect<never> =>
+  Effect.die(new TypeError(`expected a Dispatcher made by Dispatcher.make or Dispatcher.layer, got ${describe(self)}`))
 
 /**
  * A handle over an implementation written elsewhere (`Dispatcher.fromImplementation`).

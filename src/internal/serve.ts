@@ -186,13 +186,14 @@ class Server<Req, Res, E, R> extends Waiting implements Holder {
    * `ChildFailed` saying so.
    */
   private handle(envelope: Envelope): Effect.Effect<Res, E, R> {
-    let handled: unknown
+    let handled: Effect.Effect<Res, E, R>
     try {
       handled = this.handler(envelope.request, envelope.key)
     } catch (defect) {
       return Exit.die(defect)
     }
-    return Effect.isEffect(handled) ? handled as Effect.Effect<Res, E, R> : notAnEffectAnswer(envelope, handled)
+    // an Exit (`Effect.succeed`...) is an Effect: the common case pays one check, not two
+    return Exit.isExit(handled) || Effect.isEffect(handled) ? handled : notAnEffectAnswer(envelope, handled)
   }
 
   /**

@@ -46,6 +46,7 @@ export const testChild = <Req, Res = void, E = never>(
           return entry.exitFor("tooManyRequests") as Exit.Exit<never, TooManyRequests>
         }
         const envelope = envelopeFor(core, entry, request, undefined, Infinity)
+        // open with room, checked just above in this same synchronous step: this offer cannot fail
         Queue.offerUnsafe(mailbox, envelope as EnvelopeImpl<Req, Res, E>)
         accepted(core, entry, envelope)
         wake(core, entry)

@@ -15,6 +15,8 @@ import fc from "fast-check"
 import {
   Advance,
   advance,
+  ArmLastWords,
+  Burst,
   type Cmd,
   commandArb,
   configArb,
@@ -132,6 +134,60 @@ describe("model-based: the real dispatcher against the reference model", () => {
         ]
       )
     ))
+
+  it.effect("a router busy placing a batch takes what a child's last words send only on its next turn", () =>
+    Effect.promise(() =>
+      runHistory(
+        { ...plain, restart: "short" },
+        [
+          new PoisonSpawn("g/h/v"),
+          new PoisonSpawn("g/h"),
+          new ArmLastWords("g/h"),
+          new Send({ root: "g", inner: "h", leaf: "u", work: 0, badRoot: false, badInner: false, mode: "send" }, false),
+          // g and h start inside this send; v's spawn throws, so h's level ends, and h, ending, sends for g/h
+          // while g's router is still placing the first request
+          new Burst([
+            { _tag: "send", spec: { root: "g", inner: "h", leaf: "v", work: 0, badRoot: false, badInner: false, mode: "send" } },
+            { _tag: "take", child: 0 }
+          ])
+        ]
+      )
+    ))
+
+  it.effect("a router waiting on its mailbox places a request handed to it inside the placement of another", () =>
+    Effect.promise(() =>
+      runHistory(
+        { ...plain, restart: "short" },
+        [
+          new ArmLastWords("g/h"),
+          new PoisonSpawn("g/h/u"),
+          // g's router is up and waiting
+          new Send({ root: "g", inner: "x", leaf: "u", work: 0, badRoot: false, badInner: false, mode: "send" }, false),
+          // placed straight from the sender: h starts, u's spawn throws, h's level ends and h, ending, sends for
+          // g/h: g's router, still waiting, places it at once, into h's mailbox (h's successor serves it)
+          new Burst([
+            { _tag: "send", spec: { root: "g", inner: "h", leaf: "u", work: 0, badRoot: false, badInner: false, mode: "send" } }
+          ])
+        ]
+      )
+    ))
+
+  it.effect("a handler cut off at its deadline ends after the deadline timer has answered everything due then", () =>
+    Effect.promise(() => {
+      const spec = (root: string, work: number) => ({ root, inner: "x", leaf: "u", work, badRoot: false, badInner: false, mode: "send" as const })
+      return runHistory(
+        { ...plain, rootTimeout: 40, rootMaxChildren: 2, restart: "short" },
+        [
+          new Send(spec("s", 30), false),
+          new Advance(1),
+          // t and a pending (for s's place) both due at 41; s is revived and its handler is cut off at 41 too
+          new Burst([{ _tag: "send", spec: spec("t", 40) }, { _tag: "send", spec: spec("a", 0) }]),
+          new ArmLastWords("t"),
+          new Send(spec("s", 30), false),
+          new Advance(1000)
+        ]
+      )
+    }))
 
   it.effect(`${numRuns} generated histories answer as the model says, and every invariant holds`, (ctx) => {
     // printed if the test fails in any way, a time-out included (fast-check prints seed and path itself)

@@ -165,6 +165,8 @@ export interface RequestState {
   /** the deadline in force, and the key of the dispatcher whose timer owns it */
   deadline: number
   deadlineKey: string
+  /** the level (`Level.id`) whose deadline timer owns it */
+  deadlineLevel: number
   /** the path of the child it was delivered to (taken by a controlled child, or handed to a handler) */
   deliveredTo: string | undefined
   /** the downstream dispatchers (`Level.id`) that placed it, in order */
@@ -245,8 +247,13 @@ export class Level {
   readonly leftovers: Array<{ readonly key: string; readonly mailbox: Array<number> }> = []
   /** children alive, restart delays included */
   live = 0
-  /** a downstream router is placing a batch: its end waits for the batch */
-  routing = false
+  /**
+   * A downstream router is placing: a batch it took (it is not waiting: what
+   * arrives meanwhile waits in its mailbox for its next turn), or one request
+   * handed to it directly as it waited (it still waits: another request handed
+   * to it meanwhile is placed at once, inside the first). Its end waits for it.
+   */
+  routing: false | "batch" | "direct" = false
   /** its counters, as `Dispatcher.stats` (or `tree`) reports them; `rejected` comes from the answers */
   readonly stats = { accepted: 0, spawned: 0, successors: 0, failures: 0, withdrawn: 0 }
   /**
@@ -432,7 +439,8 @@ export class Model {
       r.sent,
       r.answer?.map(showOutcome),
       r.deadline,
-      r.deadlineKey
+      r.deadlineKey,
+      r.deadlineLevel
     ])
     return JSON.stringify([
       this.now,
@@ -590,6 +598,7 @@ export class Model {
       answer: undefined,
       deadline: Infinity,
       deadlineKey: req.root,
+      deadlineLevel: 0,
       deliveredTo: undefined,
       routedAt: [],
       byWaiter: false
@@ -841,11 +850,13 @@ export class Model {
       if (level.timeout !== undefined) {
         state.deadline = this.now + level.timeout
         state.deadlineKey = entry.key
+        state.deadlineLevel = level.id
       }
     } else if (level.timeout !== undefined && this.now + level.timeout < state.deadline) {
       // a downstream request's deadline is the root's unless this level's own is earlier
       state.deadline = this.now + level.timeout
       state.deadlineKey = entry.key
+      state.deadlineLevel = level.id
     }
     // the least recently used child is the one with the oldest last accepted request
     this.touch(entry)
@@ -955,12 +966,13 @@ export class Model {
   }
 
   /** Senders whose wait for room has passed: `TooManyRequests`. */
-  private expireWaiters(): void {
+  private expireWaiters(which: (waiter: Waiter) => boolean = () => true): void {
     for (const level of this.levels()) {
       for (const entry of level.entries.values()) {
-        if (!entry.waiters.some((w) => w.until <= this.now)) continue
-        const due = entry.waiters.filter((w) => w.until <= this.now)
-        entry.waiters = entry.waiters.filter((w) => w.until > this.now)
+        const passed = (w: Waiter) => w.until <= this.now && which(w)
+        if (!entry.waiters.some(passed)) continue
+        const due = entry.waiters.filter(passed)
+        entry.waiters = entry.waiters.filter((w) => !passed(w))
         for (const waiter of due) {
           const full = { _tag: "TooManyRequests", key: entry.key, capacity: level.capacity } as const
           this.count(`wait for room passed (${depthName(level)})`)
@@ -1011,11 +1023,17 @@ export class Model {
 
   private runDueNow(): void {
     const now = this.now
-    // a sender's wait passing at the very instant room is made: either comes first
-    if (
-      this.levels().some((l) => [...l.entries.values()].some((e) => e.waiters.some((w) => w.until <= now))) &&
-      (this.restartDue() || this.serveDue()) && this.choose("a wait for room passes before room is made")
-    ) this.expireWaiters()
+    // a sender's wait passing at the very instant room is made: either comes first, for each sender (each wait is a
+    // timer of its own, ordered by when it was set)
+    if (this.restartDue() || this.serveDue()) {
+      for (const level of this.levels()) {
+        for (const entry of level.entries.values()) {
+          for (const waiter of entry.waiters.filter((w) => w.until <= now)) {
+            if (this.choose("a wait for room passes before room is made")) this.expireWaiters((w) => w === waiter)
+          }
+        }
+      }
+    }
     // the deadline timers before the other timers due at the same instant: what a deadline answers then is
     // skipped, not handled (a successor whose spawn throws drops it and may forget its key; a revived downstream
     // dispatcher does not route it, and may end at once)
@@ -1029,7 +1047,24 @@ export class Model {
     this.runServeTimers()
     this.flush()
     this.expireWaiters()
-    this.expireDue()
+    // the deadline timers, one per dispatcher, in either order when two are due together; a handler cut off at its
+    // deadline is interrupted by its timer's answer, so it ends right after that timer
+    const timers = this.dueDeadlineLevels()
+    if (timers.length > 1 && this.choose("deadline timers of two dispatchers due together, in the other order")) timers.reverse()
+    for (const level of timers) {
+      this.expireDue(level)
+      this.runServeTimers()
+      this.flush()
+    }
+  }
+
+  /** The levels whose deadline timer has something due now, root first. */
+  private dueDeadlineLevels(): Array<number> {
+    const due = new Set<number>()
+    for (const state of this.requests.values()) {
+      if (state.accepted && state.answer === undefined && state.deadline <= this.now) due.add(state.deadlineLevel)
+    }
+    return [...due].sort((a, b) => a - b)
   }
 
   private deadlineDue(): boolean {
@@ -1084,6 +1119,8 @@ export class Model {
       for (const entry of level.entries.values()) {
         const child = entry.child
         if (child?.tag !== "serve") continue
+        // a handler cut off at its deadline ends once the deadline timer has answered its request
+        if (child.busy !== undefined && isCutOff(child.busy) && !this.isAnswered(child.busy.id)) continue
         if ((child.busy?.finish ?? Infinity) <= now || (child.waiting && child.idleAt <= now)) due.push(entry)
       }
     }
@@ -1104,8 +1141,9 @@ export class Model {
   }
 
   /** The deadline timers: every request still unanswered at its deadline is answered RequestTimeout. */
-  private expireDue(): void {
+  private expireDue(level?: number): void {
     for (const [id, state] of this.requests) {
+      if (level !== undefined && state.deadlineLevel !== level) continue
       if (state.accepted && state.answer === undefined && state.deadline <= this.now) {
         this.answer(id, [{ _tag: "RequestTimeout", key: state.deadlineKey }])
       }
@@ -1208,7 +1246,9 @@ export class Model {
       child.waiting = false
       this.serveRun(entry)
     } else if (child?.tag === "down") {
-      this.route(entry)
+      // an idle router with nothing else waiting takes the request straight from its sender
+      if (entry.mailbox.length === 1) this.routeDirect(entry)
+      else this.route(entry)
     }
   }
 
@@ -1302,34 +1342,54 @@ export class Model {
    */
   private route(entry: Entry): void {
     const level = (entry.child as DownChild).level
-    if (level.state !== "running") return
+    // a router busy placing a batch is not waiting: what arrives meanwhile waits for its next turn of the loop
+    if (level.state !== "running" || level.routing === "batch") return
     let routed = false
-    level.routing = true
+    level.routing = "batch"
     try {
       while (entry.mailbox.length > 0 && level.state === "running") {
         const batch = entry.mailbox.splice(0)
         this.admit(entry)
         routed = true
-        for (const id of batch) {
-          const state = this.requests.get(id)!
-          if (state.answer !== undefined) continue
-          const req = state.req
-          if (req.badInner && level.depth === 1) {
-            this.answer(id, [{ _tag: "Die" }])
-            continue
-          }
-          state.routedAt.push(level.id)
-          const key = keyAt(req, level.depth)
-          const placed = this.place(level, key, id)
-          if (placed === "waiting") this.log.push(`#${id} waits for room at ${level.prefix}${key}`)
-          else if (placed !== "accepted") this.answer(id, [placed])
-        }
+        for (const id of batch) this.routeOne(level, id)
       }
     } finally {
       level.routing = false
     }
     if (routed && level.entries.size === 0 && level.state === "running") this.downEnds(level)
   }
+
+  /**
+   * `runChild`'s router takes the one request in the parent's mailbox straight
+   * from its sender, as it waits (the real router's `takeDirect`): nested in
+   * another such placement if one is under way.
+   */
+  private routeDirect(entry: Entry): void {
+    const level = (entry.child as DownChild).level
+    if (level.state !== "running" || level.routing === "batch") return
+    const id = entry.mailbox.shift()!
+    this.admit(entry)
+    level.routing = "direct"
+    try {
+      this.routeOne(level, id)
+    } finally {
+      level.routing = false
+    }
+    if (level.entries.size === 0 && level.state === "running") this.downEnds(level)
+  }
+
+  private routeOne(level: Level, id: number): void {
+    const state = this.requests.get(id)!
+    if (state.answer !== undefined) return
+    const req = state.req
+    if (req.badInner && level.depth === 1) return this.answer(id, [{ _tag: "Die" }])
+    state.routedAt.push(level.id)
+    const key = keyAt(req, level.depth)
+    const placed = this.place(level, key, id)
+    if (placed === "waiting") this.log.push(`#${id} waits for room at ${level.prefix}${key}`)
+    else if (placed !== "accepted") this.answer(id, [placed])
+  }
+
 
   /** The downstream dispatcher returns: it stops (nothing left), and its parent's child ends. */
   private downEnds(level: Level): void {
@@ -1520,6 +1580,10 @@ export class Model {
   }
 }
 
+/** A handler that will not finish before its request's deadline: it is cut off there. */
+const isCutOff = (busy: { readonly outcomes: ReadonlyArray<Outcome> }): boolean =>
+  busy.outcomes.every((o) => o._tag === "RequestTimeout")
+
 /**
  * Every model `advance` may lead to: the default order of things due at the
  * same instant, and each other order at each choice point met (see
@@ -1533,7 +1597,7 @@ export const advanceAll = (model: Model, millis: number): Array<Model> => {
     copy.choicePoints = 0
     copy.advance(millis)
     out.push(copy)
-    for (let i = choices.length; i < copy.choicePoints && out.length < 64; i++) {
+    for (let i = choices.length; i < copy.choicePoints && out.length < 1024; i++) {
       explore([...choices, ...Array<boolean>(i - choices.length).fill(false), true])
     }
   }
