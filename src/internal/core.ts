@@ -6,6 +6,8 @@ import { Clock, Context, Deferred, type Fiber, LogLevel, References } from "effe
 import type * as Dispatcher from "../Dispatcher.js"
 import { Deadlines } from "./deadlines.js"
 import { type Entry, type RecentEntry, reject } from "./entry.js"
+import type { FailureRecord } from "./failures.js"
+import type { RateSampler } from "./hotKeys.js"
 import { IdleTimers } from "./idleTimers.js"
 import type { Mailbox, Mailboxes } from "./mailbox.js"
 import * as metrics from "./metrics.js"
@@ -84,6 +86,10 @@ export class Core implements Counters {
   depth = 0
   /** with `shutdownTimeout`: the timer that interrupts the children still running */
   forceTimer: Fiber.Fiber<void> | undefined = undefined
+  /** `hotKeys` by rate: the last look at the keys' counts, made on the first such call */
+  rateSampler: RateSampler | undefined = undefined
+  /** told of every child that fails here or below (an inspector's), while someone watches */
+  failureWatchers: Set<(record: FailureRecord) => void> | undefined = undefined
   /** a handler returned something that is not an Effect: said once */
   warnedNotAnEffect = false
   /** what children run with: the dispatcher's services, and which dispatcher they are inside */

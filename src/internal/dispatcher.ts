@@ -27,7 +27,7 @@ import {
 import { contentsOf, headOf, refuseWaitingOffers } from "./effectInternals.js"
 import { notAnEffect } from "./describe.js"
 import { EnvelopeImpl, isAnswered, rejectUnsafe } from "./envelope.js"
-import { reportFailure, watched } from "./failures.js"
+import { isWatched, reportFailure } from "./failures.js"
 import type { Mailbox } from "./mailbox.js"
 
 // -----------------------------------------------------------------------------
@@ -454,7 +454,7 @@ const childEnded = (core: Core, entry: Entry, exit: Exit.Exit<unknown, unknown>)
   if (failed) {
     core.failures++
     entry.more.lastCause = exit.cause
-    if (watched.count !== 0) reportFailed(core, entry, exit.cause)
+    if (isWatched(core)) reportFailed(core, entry, exit.cause)
   }
   // what it took and left unanswered is answered once the registry is settled
   const abandoned = entry.tracked !== undefined ? takenAndUnanswered(entry) : undefined

@@ -1,8 +1,8 @@
 /**
  * Children that failed, told to whoever watches a dispatcher tree (the
- * inspector's "recent failures"). Nothing is kept and nothing is looked up
- * unless someone watches: a failing child costs one check of `watched.count`
- * more, and a request costs nothing.
+ * inspector's "recent failures"). Nothing is kept unless someone watches: a
+ * failing child costs a look up its dispatcher's chain, and a request costs
+ * nothing.
  */
 import type { Cause } from "effect"
 import type { Core } from "./core.js"
@@ -27,54 +27,51 @@ export interface FailureRecord {
 /** @internal */
 export type FailureSink = (record: FailureRecord) => void
 
-const sinks = new WeakMap<Core, Set<FailureSink>>()
-
-/**
- * How many sinks watch any dispatcher: 0 skips the report altogether.
- *
- * @internal
- */
-export const watched = { count: 0 }
-
 /**
  * Be told of every child that fails in `core` or in any dispatcher running
- * inside its children (a tree's lower levels). Returns how to stop.
+ * inside its children (a tree's lower levels). The watchers live on the
+ * dispatcher itself: no state outside it. Returns how to stop.
  *
  * @internal
  */
 export const watchFailures = (core: Core, sink: FailureSink): () => void => {
-  let set = sinks.get(core)
-  if (set === undefined) {
-    set = new Set()
-    sinks.set(core, set)
-  }
-  const own = set
+  const own = (core.failureWatchers ??= new Set())
   own.add(sink)
-  watched.count++
   let stopped = false
   return () => {
     if (stopped) return
     stopped = true
     own.delete(sink)
-    watched.count--
+    if (own.size === 0 && core.failureWatchers === own) core.failureWatchers = undefined
   }
 }
 
 /**
- * A child of `core` failed: tell the sinks of `core` and of every dispatcher
- * it runs inside. Called only while `watched.count` is not 0.
+ * Whether anyone watches the failures of `core` (at its level or above): the
+ * failure path asks this before it makes a record.
+ *
+ * @internal
+ */
+export const isWatched = (core: Core): boolean => {
+  for (let at: Core | undefined = core; at !== undefined; at = at.outer) if (at.failureWatchers !== undefined) return true
+  return false
+}
+
+/**
+ * A child of `core` failed: tell the watchers of `core` and of every
+ * dispatcher it runs inside.
  *
  * @internal
  */
 export const reportFailure = (record: FailureRecord): void => {
   for (let at: Core | undefined = record.core; at !== undefined; at = at.outer) {
-    const set = sinks.get(at)
+    const set = at.failureWatchers
     if (set === undefined) continue
     for (const sink of set) {
       try {
         sink(record)
       } catch {
-        // a sink never breaks the dispatcher
+        // a watcher never breaks the dispatcher
       }
     }
   }

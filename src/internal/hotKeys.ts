@@ -461,17 +461,8 @@ export const offer = (lists: ReadonlyArray<TopK>, entry: Entry, core: Core, read
 // Dispatcher.hotKeys, in process
 // -----------------------------------------------------------------------------
 
-/** Each root's sampler for `hotKeys` by rate (the inspector keeps its own). */
-const samplers = new WeakMap<Core, RateSampler>()
-
-const samplerOf = (root: Core): RateSampler => {
-  let sampler = samplers.get(root)
-  if (sampler === undefined) {
-    sampler = new RateSampler()
-    samplers.set(root, sampler)
-  }
-  return sampler
-}
+/** A root's sampler for `hotKeys` by rate, kept on the root itself (the inspector keeps its own). */
+const samplerOf = (root: Core): RateSampler => (root.rateSampler ??= new RateSampler())
 
 /** One walk: the top k by `options.by`, recording a look at rates if one is due. */
 const rankOnce = (root: Core, options: ResolvedHotKeys, sampler: RateSampler): Array<Dispatcher.KeyFigures> => {
