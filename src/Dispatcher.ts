@@ -70,6 +70,24 @@ export {
    */
   RequestTimeout,
   /**
+   * A request or its answer did not fit its Schema between processes: only
+   * handles whose requests cross a process boundary (`Sharded.layer`) answer
+   * with it. See `DispatchError.SchemaMismatch`.
+   *
+   * @example
+   * ```ts
+   * import { Effect } from "effect"
+   * import { Dispatcher } from "effect-dispatcher"
+   *
+   * declare const d: Dispatcher.Dispatcher<string, string>
+   * const answer = Dispatcher.call(d, "job").pipe(Effect.catchTag("SchemaMismatch", (e) => Effect.succeed(`not understood: ${e.what}`)))
+   * ```
+   *
+   * @since 0.1.0
+   * @category errors
+   */
+  SchemaMismatch,
+  /**
    * The key's mailbox (or the cap on children) was full. See `DispatchError.TooManyRequests`.
    *
    * @example
@@ -118,7 +136,8 @@ export {
  *     TooManyRequests: () => Effect.succeed("shed"),
  *     Unavailable: () => Effect.succeed("stopping"),
  *     RequestTimeout: () => Effect.succeed("late"),
- *     ChildFailed: () => Effect.succeed("broken")
+ *     ChildFailed: () => Effect.succeed("broken"),
+ *     SchemaMismatch: () => Effect.succeed("not understood") // only from handles that cross processes
  *   })
  * )
  * ```

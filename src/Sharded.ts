@@ -29,50 +29,48 @@ import type { SocketServerError } from "effect/socket/SocketServer"
 import type { SqlClient } from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
 import type * as Dispatcher from "./Dispatcher.js"
+import * as DispatchErrors from "./DispatchError.js"
 import type { InvalidOptions } from "./DispatchError.js"
 import { EntityImpl, requestIds, TypeId as EntityTypeId } from "./internal/sharded/entity.js"
-import * as errors from "./internal/sharded/errors.js"
 
 /**
- * A request or its answer did not fit its Schema on its way between
- * processes: the caller's request did not encode, a runner could not decode it
- * (a runner deployed with another request Schema, say), or the answer did not
- * encode or decode. The message says which, in the Schema's words. It is the
- * one error a sharded handle adds to the in-process ones, so the handle's
- * error type is `E | SchemaMismatch` (an in-process dispatcher never answers
- * with it: declare your service tag with it, and either Layer fits).
+ * `DispatchError.SchemaMismatch`, under this module's name too: a request or
+ * its answer did not fit its Schema on its way between processes. It is one
+ * of the `DispatchError`s, so a service tag typed
+ * `Dispatcher.Dispatcher<Req, Res, E>` fits `Dispatcher.layer` and
+ * `Sharded.layer` alike; only a sharded handle ever answers with it.
  *
  * @example
  * ```ts
  * import { Effect } from "effect"
  * import { Dispatcher, Sharded } from "effect-dispatcher"
  *
- * declare const ledger: Dispatcher.Dispatcher<{ readonly user: string }, number, Sharded.SchemaMismatch>
+ * declare const ledger: Dispatcher.Dispatcher<{ readonly user: string }, number>
  *
  * const balance = Dispatcher.call(ledger, { user: "ada" }).pipe(
- *   Effect.catchTag("SchemaMismatch", (e) => Effect.logError(`not understood: ${e.message}`).pipe(Effect.as(0)))
+ *   Effect.catchTag("SchemaMismatch", (e: Sharded.SchemaMismatch) => Effect.logError(e.message).pipe(Effect.as(0)))
  * )
  * ```
  *
  * @since 0.1.0
  * @category errors
  */
-export const SchemaMismatch: typeof errors.SchemaMismatch = errors.SchemaMismatch
+export const SchemaMismatch: typeof DispatchErrors.SchemaMismatch = DispatchErrors.SchemaMismatch
 
 /**
- * See the `SchemaMismatch` class.
+ * See the `SchemaMismatch` class (`DispatchError.SchemaMismatch`).
  *
  * @example
  * ```ts
  * import type { Sharded } from "effect-dispatcher"
  *
- * const describe = (e: Sharded.SchemaMismatch): string => `${e.key}: ${e.message}`
+ * const describe = (e: Sharded.SchemaMismatch): string => `${e.key} (${e.side}): ${e.what}`
  * ```
  *
  * @since 0.1.0
  * @category errors
  */
-export type SchemaMismatch = errors.SchemaMismatch
+export type SchemaMismatch = DispatchErrors.SchemaMismatch
 
 /**
  * The type id of sharded entities.
@@ -316,7 +314,8 @@ export interface LayerOptions {
  * Provide, for your own service tag, the same `Dispatcher.Dispatcher` handle
  * that `Dispatcher.layer` provides, backed by the cluster: `Dispatcher.call`
  * and `send` reach the key's runner wherever it is. Errors are the in-process
- * classes plus your `E`, decoded from their Schemas, plus `SchemaMismatch`:
+ * classes plus your `E`, decoded from their Schemas (`SchemaMismatch`, one
+ * of the `DispatchError`s, when a value does not fit its Schema):
  * the engine's `MailboxFull` is `TooManyRequests`; no runner, not assigned, or
  * a runner gone with the request is `Unavailable`; a child whose restarts gave
  * up is `ChildFailed`, its cause in words.
@@ -342,9 +341,8 @@ export interface LayerOptions {
  *
  * interface Deposit { readonly user: string; readonly amount: number }
  *
- * class Ledger extends Context.Service<Ledger, Dispatcher.Dispatcher<Deposit, number, Sharded.SchemaMismatch>>()(
- *   "app/Ledger"
- * ) {}
+ * // the same tag as for Dispatcher.layer: only the Layer differs
+ * class Ledger extends Context.Service<Ledger, Dispatcher.Dispatcher<Deposit, number>>()("app/Ledger") {}
  *
  * const LedgerEntity = Sharded.entity("Ledger", {
  *   request: Schema.Struct({ user: Schema.String, amount: Schema.Number }),
@@ -363,7 +361,7 @@ export interface LayerOptions {
  * @category layers
  */
 export const layer = <Self, Req, Res, E>(
-  tag: Context.Key<Self, Dispatcher.Dispatcher<Req, Res, E | SchemaMismatch>>,
+  tag: Context.Key<Self, Dispatcher.Dispatcher<Req, Res, E>>,
   entity: Entity<Req, Res, E>,
   options?: LayerOptions
 ): Layer.Layer<Self, never, Sharding> =>

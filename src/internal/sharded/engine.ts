@@ -97,11 +97,26 @@ class Codecs {
   }
 }
 
+/** Where a value did not fit: which side it was on, and what failed where. */
+const mismatches = {
+  "request at the caller": ["request", "the request did not encode at the caller"],
+  "request on the runner": ["request", "the request did not decode on the runner"],
+  "answer on the runner": ["answer", "the answer did not encode on the runner"],
+  "answer at the caller": ["answer", "the answer did not decode at the caller"],
+  "error on the runner": ["answer", "your error did not encode on the runner"],
+  "error at the caller": ["answer", "your error did not decode at the caller"]
+} as const
+
 /** What did not fit, in the Schema's words. */
-const mismatchOf = (key: string, what: string, exit: Exit.Exit<unknown, Schema.SchemaError>): SchemaMismatch => {
+const mismatchOf = (
+  key: string,
+  where: keyof typeof mismatches,
+  exit: Exit.Exit<unknown, Schema.SchemaError>
+): SchemaMismatch => {
   const error = exit._tag === "Failure" ? Cause.findErrorOption(exit.cause) : Option.none()
-  const message = Option.isSome(error) ? error.value.message : exit._tag === "Failure" ? Cause.pretty(exit.cause) : ""
-  return new SchemaMismatch({ key, message: `the ${what} does not fit its Schema: ${message}` })
+  const issue = Option.isSome(error) ? error.value.message : exit._tag === "Failure" ? Cause.pretty(exit.cause) : ""
+  const [side, what] = mismatches[where]
+  return new SchemaMismatch({ key, side, what: `${what}: ${issue}` })
 }
 
 // -----------------------------------------------------------------------------
@@ -145,7 +160,7 @@ class Activation {
       return Effect.fail(new Unavailable({ key: this.key }))
     }
     const decoded = runner.codecs.decodeRequest(envelope.payload)
-    if (decoded._tag === "Failure") return Effect.fail(mismatchOf(this.key, "request", decoded))
+    if (decoded._tag === "Failure") return Effect.fail(mismatchOf(this.key, "request on the runner", decoded))
     const request = decoded.value
     if (typeof request === "object" && request !== null) requestIds.set(request, String(envelope.requestId))
     return Effect.flatMap(Dispatcher.send(runner.root, request), (answer) => this.await(answer)).pipe(
@@ -154,7 +169,7 @@ class Activation {
           const encoded = runner.codecs.encodeAnswer(answer)
           return encoded._tag === "Success"
             ? Effect.succeed(encoded.value)
-            : Effect.fail(mismatchOf(this.key, "answer", encoded))
+            : Effect.fail(mismatchOf(this.key, "answer on the runner", encoded))
         },
         onFailure: (error): Effect.Effect<unknown, unknown> => {
           if (error instanceof ChildFailed && typeof error.cause !== "string") {
@@ -164,7 +179,7 @@ class Activation {
           const encoded = runner.codecs.encodeError(error)
           return encoded._tag === "Success"
             ? Effect.fail(new UserError({ encoded: encoded.value }))
-            : Effect.fail(mismatchOf(this.key, "error", encoded))
+            : Effect.fail(mismatchOf(this.key, "error on the runner", encoded))
         }
       })
     )
@@ -388,7 +403,7 @@ export const handle = Effect.fnUntraced(function*<Req, Res, E>(
         switch (error?._tag) {
           case "effect-dispatcher/Sharded/UserError": {
             const decoded = codecs.decodeError((error as UserError).encoded)
-            return decoded._tag === "Success" ? Effect.fail(decoded.value) : Effect.fail(mismatchOf(key, "error", decoded))
+            return decoded._tag === "Success" ? Effect.fail(decoded.value) : Effect.fail(mismatchOf(key, "error at the caller", decoded))
           }
           case "MailboxFull":
             return Effect.fail(new TooManyRequests({ key, capacity: engineCapacity }))
@@ -401,7 +416,7 @@ export const handle = Effect.fnUntraced(function*<Req, Res, E>(
       }
       if (reason._tag === "Die" && isMalformed(reason.defect)) {
         return Effect.fail(
-          new SchemaMismatch({ key, message: `the engine could not read a message: ${String(reason.defect)}` })
+          new SchemaMismatch({ key, side: "request", what: `the engine could not read a message: ${String(reason.defect)}` })
         )
       }
     }
@@ -477,7 +492,7 @@ export const handle = Effect.fnUntraced(function*<Req, Res, E>(
     }
   }
 
-  const call = (request: Req): Effect.Effect<Res, E | Dispatcher.DispatchError | SchemaMismatch> =>
+  const call = (request: Req): Effect.Effect<Res, E | Dispatcher.DispatchError> =>
     Effect.suspend(() => {
       let key: string
       try {
@@ -492,7 +507,7 @@ export const handle = Effect.fnUntraced(function*<Req, Res, E>(
       const encoded = codecs.encodeRequest(request)
       if (encoded._tag === "Failure") {
         counts.schemaMismatch++
-        return Effect.fail(mismatchOf(key, "request", encoded))
+        return Effect.fail(mismatchOf(key, "request at the caller", encoded))
       }
       running++
       const client = clientFor(key) as unknown as Record<string, (payload: unknown) => Effect.Effect<unknown, unknown>>
@@ -502,7 +517,7 @@ export const handle = Effect.fnUntraced(function*<Req, Res, E>(
             const decoded = codecs.decodeAnswer(answer)
             return decoded._tag === "Success"
               ? Effect.succeed(decoded.value)
-              : Effect.fail(mismatchOf(key, "answer", decoded))
+              : Effect.fail(mismatchOf(key, "answer at the caller", decoded))
           },
           onFailure: mapCause(key)
         })
@@ -517,7 +532,7 @@ export const handle = Effect.fnUntraced(function*<Req, Res, E>(
           })
         ),
         Effect.withSpan("Sharded.call", { kind: "client", attributes: { "dispatcher.name": entity.name, "dispatcher.key": key } })
-      ) as Effect.Effect<Res, E | Dispatcher.DispatchError | SchemaMismatch>
+      ) as Effect.Effect<Res, E | Dispatcher.DispatchError>
     })
 
   /**
@@ -527,7 +542,7 @@ export const handle = Effect.fnUntraced(function*<Req, Res, E>(
    */
   const send = (request: Req) =>
     Effect.gen(function*() {
-      const answer = yield* Deferred.make<Res, E | Dispatcher.DispatchError | SchemaMismatch>()
+      const answer = yield* Deferred.make<Res, E | Dispatcher.DispatchError>()
       yield* call(request).pipe(
         Effect.onExit((exit) =>
           Deferred.done(
@@ -605,7 +620,7 @@ export const handle = Effect.fnUntraced(function*<Req, Res, E>(
   // for a runner for long): the layer does not wait for them, `Dispatcher.shutdown` does
   yield* Scope.addFinalizer(scope, beginStop)
 
-  return Dispatcher.fromImplementation<Req, Res, E | SchemaMismatch>({
+  return Dispatcher.fromImplementation<Req, Res, E>({
     name: entity.name,
     send,
     call,

@@ -1,18 +1,8 @@
 /**
- * The one error the sharded mode adds to the dispatcher's: what crossed the
- * wire did not fit its Schema. Pure Effect: loaded with the package.
+ * The one error the sharded mode answers with that an in-process dispatcher
+ * never does: what crossed the wire did not fit its Schema. It lives in the
+ * core's error module (`DispatchError.SchemaMismatch`), so the same service
+ * tag, typed `Dispatcher.Dispatcher<Req, Res, E>`, fits `Dispatcher.layer` and
+ * `Sharded.layer` alike; re-exported here for the machinery.
  */
-import { Schema } from "effect"
-
-/**
- * A request or its answer did not fit its Schema between processes: the
- * caller's request did not encode, a runner could not decode it (a runner
- * deployed with another request Schema, say), or the answer did not encode or
- * decode. The message says which, in the Schema's words.
- *
- * @internal
- */
-export class SchemaMismatch extends Schema.TaggedError<SchemaMismatch>()("SchemaMismatch", {
-  key: Schema.String,
-  message: Schema.String
-}) {}
+export { SchemaMismatch } from "../../DispatchError.js"
