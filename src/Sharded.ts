@@ -19,6 +19,7 @@
  * optional peers `@effect/sql-pg` and `@effect/platform-node`) are loaded when
  * one of its layers is built.
  *
+ * @module effect-dispatcher/Sharded
  * @since 0.1.0
  */
 import type { Context, Duration, Layer, Option, Pipeable, Redacted, Schema, Scope } from "effect"
@@ -85,7 +86,7 @@ export type SchemaMismatch = DispatchErrors.SchemaMismatch
  * @since 0.1.0
  * @category type ids
  */
-export const TypeId: typeof EntityTypeId = EntityTypeId
+export const TypeId: "~effect-dispatcher/Sharded/Entity" = EntityTypeId
 
 /**
  * What crosses the wire for one kind of keyed work, and how a request is
@@ -114,6 +115,7 @@ export interface Entity<in out Req, in out Res = void, in out E = never> extends
   readonly request: Schema.Codec<Req, unknown>
   readonly success: Schema.Codec<Res, unknown>
   readonly error: Schema.Codec<E, unknown>
+  /** how a request is keyed: the key picks the shard, the runner and the child */
   readonly keyOf: (request: Req) => Dispatcher.Key
   /** at-least-once through the engine's message storage; otherwise volatile */
   readonly persisted: boolean
