@@ -314,6 +314,19 @@ export interface Options {
    * itself, a deadlock that a `requestTimeout` also breaks).
    */
   readonly shutdownTimeout?: Duration.Input
+  /**
+   * A fence on the children: asked with a request's key just before a child
+   * is handed the request (a `serve` child about to run its handler, a
+   * downstream level of `runChild` about to place it). `false` answers the
+   * request `Unavailable` instead, and the child is not given it. Levels below
+   * inherit it: a request is fenced there when its key's level above is. For
+   * children that must stop acting the moment they may no longer be the only
+   * one for their key (a `Sharded` runner fences the keys of a shard whose
+   * lease may have lapsed). It runs on every request: keep it cheap; one that
+   * throws fences. A child body of your own that takes from `requests` itself
+   * is not fenced. Default: none.
+   */
+  readonly fence?: (key: Key) => boolean
 }
 
 /**
