@@ -194,10 +194,15 @@ class Activation {
     )
   }
 
-  /** Answer what is in flight `Unavailable`: its child skips answered requests. */
-  refuseInFlight(): void {
+  /**
+   * Answer what is in flight, so its child skips it: `Unavailable`; or, for a
+   * persisted entity whose engine entity is ending here (`leave`), an
+   * interruption, which the engine reads as "not done": it leaves the request
+   * in storage for the shard's next owner instead of storing an answer.
+   */
+  refuseInFlight(leave = false): void {
     if (this.inFlight.size === 0) return
-    const refused = Exit.fail(new Unavailable({ key: this.key }))
+    const refused = leave ? Exit.interrupt() : Exit.fail(new Unavailable({ key: this.key }))
     for (const answer of this.inFlight) Deferred.doneUnsafe(answer, refused)
     this.inFlight.clear()
   }
@@ -206,12 +211,16 @@ class Activation {
 /** This runner's root and the entities the engine runs here, by shard. */
 class Runner {
   readonly byShard = new Map<string, Set<Activation>>()
+  /** the current activation of each key here */
+  readonly byKey = new Map<string, Activation>()
 
   constructor(
     readonly root: Dispatcher.Dispatcher<unknown, unknown, unknown>,
     readonly codecs: Codecs,
     readonly lease: Lease | undefined,
     readonly clock: Clock.Clock,
+    /** the entity's requests are persisted (at least once): leftovers go back to storage */
+    readonly persisted: boolean,
     /** how long an ending entity waits for its key's child */
     readonly endWait: Duration.Duration,
     readonly fork: <A, E>(effect: Effect.Effect<A, E>) => void
@@ -222,7 +231,20 @@ class Runner {
     let set = this.byShard.get(activation.shard)
     if (set === undefined) this.byShard.set(activation.shard, set = new Set())
     set.add(activation)
+    this.byKey.set(activation.key, activation)
     return activation
+  }
+
+  /**
+   * The root's fence (`Dispatcher.Options.fence`), asked just before a child is
+   * handed a request: does this runner hold the key's entity, with its lease on
+   * the key's shard, now? A child frozen with requests in its mailbox (SIGSTOP,
+   * a long pause) takes none of them once it resumes past its lease, before
+   * any sweep has run.
+   */
+  holds(key: string): boolean {
+    const activation = this.byKey.get(key)
+    return activation !== undefined && this.lease!.holds(activation.shard, this.clock.currentTimeMillisUnsafe())
   }
 
   /** The engine ended the key's entity here: its child goes too, before the engine lets the shard go. */
@@ -230,7 +252,10 @@ class Runner {
     const set = this.byShard.get(activation.shard)
     set?.delete(activation)
     if (set?.size === 0) this.byShard.delete(activation.shard)
-    activation.refuseInFlight()
+    if (this.byKey.get(activation.key) === activation) this.byKey.delete(activation.key)
+    // the engine waited for the requests in flight (up to its entityTerminationTimeout): what is
+    // left is refused, and a persisted one left in storage for the next owner
+    activation.refuseInFlight(this.persisted)
     return Dispatcher.passivate(this.root, activation.key).pipe(
       Effect.timeoutOption(this.endWait),
       Effect.flatMap(Option.match({
@@ -273,24 +298,33 @@ export const runner = Effect.fnUntraced(function*<Req, Res, E, R>(
 ) {
   const sharding = yield* Sharding.Sharding
   const config = yield* Effect.serviceOption(ShardingConfig)
+  const lease = yield* ShardLease
+  const clock = yield* Clock.Clock
+  // set below, once the root exists: the fence asks it
+  let state: Runner | undefined = undefined
+  const own = options?.fence
+  const fence = lease === undefined
+    ? own
+    : own === undefined
+    ? (key: string) => state !== undefined && state.holds(key)
+    : (key: string) => state !== undefined && state.holds(key) && own(key)
   // the entity's key decides the child, as it decided the shard: one key, one place
   const root = yield* Dispatcher.make<Req, Res, E, R>(
     { keyOf: entity.keyOf, spawn: factory.spawn },
-    { name: entity.name, ...options }
+    fence === undefined ? { name: entity.name, ...options } : { name: entity.name, ...options, fence }
   )
-  const lease = yield* ShardLease
-  const clock = yield* Clock.Clock
   const scope = yield* Effect.scope
   const endWait = Duration.fromInputUnsafe(
     Option.match(config, { onNone: () => "15 seconds", onSome: (c) => c.entityTerminationTimeout })
   )
   const context = yield* Effect.context<never>()
   const forkIn = Effect.runForkWith(context)
-  const state = new Runner(
+  state = new Runner(
     root as Dispatcher.Dispatcher<unknown, unknown, unknown>,
     new Codecs(entity),
     lease,
     clock,
+    entity.persisted,
     endWait,
     (effect) => void forkIn(Effect.ignore(effect))
   )

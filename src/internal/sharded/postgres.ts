@@ -101,6 +101,33 @@ const leasedRunnerStorage = (lease: Lease) =>
     })
   )
 
+/**
+ * The runners' connections, telling a volatile call's probe when its request
+ * was written to one: from then on it may have reached the runner. The write
+ * runs in the calling fiber (the RPC client encodes and sends there), where
+ * the probe is.
+ */
+const probedProtocol = Layer.effect(
+  Runners.RpcClientProtocol,
+  Effect.gen(function*() {
+    const inner = yield* Runners.RpcClientProtocol
+    return Runners.RpcClientProtocol.of({
+      ...inner,
+      make: (address) =>
+        Effect.map(inner.make(address), (protocol) => ({
+          ...protocol,
+          send: (clientId, request, transferables) =>
+            request._tag !== "Request"
+              ? protocol.send(clientId, request, transferables)
+              : Effect.tap(protocol.send(clientId, request, transferables), () =>
+                Effect.map(Effect.service(CurrentProbe), (probe) => {
+                  if (probe !== undefined) probe.written = true
+                }))
+        }))
+    })
+  })
+)
+
 /** The engine's runner transport, reporting each volatile delivery attempt to its call's probe. */
 const governedRunners = Layer.effect(
   Runners.Runners,
@@ -115,12 +142,16 @@ const governedRunners = Layer.effect(
         const probe = Context.get(message.context as Context.Context<never>, CurrentProbe)
         if (probe === undefined) return inner.send(options)
         probe.inFlight++
+        probe.written = false
         return inner.send(options).pipe(
-          // The runner went (or could not be reached) with the request: the engine
-          // would send it again to the shard's next owner, and it may already have
-          // run on this one. A volatile request must not run twice: answer it.
-          Effect.catchTag("RunnerUnavailable", () =>
-            message.respond(
+          // The runner went with the request: the engine would send it again to the
+          // shard's next owner, and it may already have run on this one. A volatile
+          // request must not run twice: answer it. One that was never written to
+          // the runner's connection (it could not be opened, or was known broken)
+          // never left this process: the engine sends it again, to the shard's
+          // next owner once there is one, within the call's bound.
+          Effect.catchTag("RunnerUnavailable", (error) =>
+            !probe.written ? Effect.fail(error) : message.respond(
               new Reply.WithExit({
                 requestId: message.envelope.requestId,
                 id: snowflakes.nextUnsafe(),
@@ -167,7 +198,7 @@ export const layer = <E, R>(
   const configLayer = Layer.succeed(ShardingConfig.ShardingConfig, config)
   const serialization = RpcSerialization.layerSchemaBinary()
   const clientProtocol = NodeClusterSocket.layerClientProtocol
-  const runners = governedRunners.pipe(Layer.provide(clientProtocol))
+  const runners = governedRunners.pipe(Layer.provide(probedProtocol), Layer.provide(clientProtocol))
   const storage = Layer.mergeAll(
     SqlMessageStorage.layer.pipe(Layer.provide(NodeCrypto.layerDigest)),
     leasedRunnerStorage(lease).pipe(Layer.provide(Layer.orDie(SqlRunnerStorage.layer)))
