@@ -33,6 +33,7 @@ import type * as Dispatcher from "./Dispatcher.js"
 import * as DispatchErrors from "./DispatchError.js"
 import type { InvalidOptions } from "./DispatchError.js"
 import { EntityImpl, requestIds, TypeId as EntityTypeId } from "./internal/sharded/entity.js"
+import type { DatabaseUnavailable, SettingsMismatch } from "./internal/sharded/errors.js"
 
 /**
  * `DispatchError.SchemaMismatch`, under this module's name too: a request or
@@ -72,6 +73,9 @@ export const SchemaMismatch: typeof DispatchErrors.SchemaMismatch = DispatchErro
  * @category errors
  */
 export type SchemaMismatch = DispatchErrors.SchemaMismatch
+
+// the errors of starting a cluster member: documented where they are defined
+export { DatabaseUnavailable, SettingsMismatch } from "./internal/sharded/errors.js"
 
 /**
  * The type id of sharded entities.
@@ -478,7 +482,11 @@ const missingPeers = (cause: unknown) =>
  */
 export const layerPostgres = <E = never, R = never>(
   options: PostgresOptions<E, R>
-): Layer.Layer<Sharding | ShardingConfig, SqlError | SocketServerError | E, R> =>
+): Layer.Layer<
+  Sharding | ShardingConfig,
+  DatabaseUnavailable | SettingsMismatch | SqlError | SocketServerError | E,
+  R
+> =>
   L.unwrap(
     Effect.tryPromise({
       try: () => import("./internal/sharded/postgres.js"),
@@ -492,7 +500,11 @@ export const layerPostgres = <E = never, R = never>(
         )
       )
     )
-  ) as Layer.Layer<Sharding | ShardingConfig, SqlError | SocketServerError | E, R>
+  ) as Layer.Layer<
+    Sharding | ShardingConfig,
+    DatabaseUnavailable | SettingsMismatch | SqlError | SocketServerError | E,
+    R
+  >
 
 /**
  * The stable id of the request a runner is serving: the engine's id for the

@@ -132,6 +132,9 @@ describe("one live child per key", () => {
         overlaps: found.length,
         overlapMs: found.map((o) => Math.round(o.ms)).sort((a, b) => a - b),
         frozenOverlaps: found.filter((o) => o.frozen).length,
+        // a handler running as the runner froze finishes after SIGCONT: how long after the successor started
+        finishedAfterSuccessor: Math.max(0, ...found.map((o) => (o.first.last_done_at ?? 0) - o.second.started_at)),
+        finishedAfterResume: Math.max(0, ...found.map((o) => (o.first.last_done_at ?? 0) - r1!.resumedAt!)),
         endedAfterResume: [endedAfterResume[0], endedAfterResume[endedAfterResume.length - 1]],
         begunAfterResume,
         twice

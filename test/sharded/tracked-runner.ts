@@ -4,9 +4,11 @@
  * `Sharded.layerPostgres`, their children recording to the test's database.
  *
  * Environment: `DATABASE_URL`, `RUNNER_NAME`, `RUNNER_PORT`; optional
+ * `RECORD_URL` (where the children record, if not the cluster's database URL),
  * `TIMINGS` (JSON, over the fixture's `timings`: another process's timings),
  * `CALL_SCHEMA=v2` (the request Schema of a later version: a rolling deploy),
- * `REQUEST_TIMEOUT` (the runner's `requestTimeout`). Prints `READY` once its
+ * `REQUEST_TIMEOUT` (the runner's `requestTimeout`), `RECORD=0` (the children
+ * record nothing: a test that stops the database itself). Prints `READY` once its
  * layers are built. SIGTERM (or SIGINT) stops it gracefully, the way an
  * in-process root stops, and it exits 0; it exits 3 when its stdin closes
  * (its test process went, however it went).
@@ -28,9 +30,11 @@ const env = (name: string): string => {
 const name = env("RUNNER_NAME")
 const port = Number(env("RUNNER_PORT"))
 const url = env("DATABASE_URL")
+const recordUrl = process.env["RECORD_URL"] ?? url
 const own = process.env["TIMINGS"] === undefined ? {} : JSON.parse(process.env["TIMINGS"])
 const v2 = process.env["CALL_SCHEMA"] === "v2"
 const requestTimeout = process.env["REQUEST_TIMEOUT"]
+const recording = process.env["RECORD"] !== "0"
 
 process.stdin.resume()
 process.stdin.once("close", () => process.exit(3))
@@ -50,7 +54,7 @@ const options: Sharded.RunnerOptions = {
 
 /** The runners, their children recording through a SQL client of their own. */
 const runners = Layer.unwrap(Effect.gen(function*() {
-  const sql = yield* SqlClient
+  const sql = recording ? yield* SqlClient : undefined
   if (v2) {
     // the same entities, as a later version defines the request
     const Tracked2 = Sharded.entity("Tracked", { request: CallV2, success: Served, keyOf: (call) => call.key })
@@ -71,7 +75,7 @@ const runners = Layer.unwrap(Effect.gen(function*() {
     Sharded.runner(Tracked, children, { ...options, name }),
     Sharded.runner(StoredTracked, children, { ...options, name: `${name}-stored` })
   )
-})).pipe(Layer.provide(PgClient.layer({ url: Redacted.make(url), maxConnections: 4 })))
+})).pipe(Layer.provide(PgClient.layer({ url: Redacted.make(recordUrl), maxConnections: 4 })))
 
 const ready = Layer.effectDiscard(Effect.sync(() => console.log("READY")))
 

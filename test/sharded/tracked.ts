@@ -6,9 +6,9 @@
  *
  * - `lives`: one row per child, written as it starts (before it takes any
  *   request) and completed as it ends: its runner, its key, when it started
- *   and ended (the runner's `Date.now()`: every process of a test runs on one
- *   machine, so their clocks agree), when it last began a request, how many it
- *   served. A child of a runner killed with SIGKILL never writes its end: the
+ *   and ended (the runner's clock: every process of a test runs on one
+ *   machine, so their clocks agree), when it last began a request and last
+ *   finished one, how many it served. A child of a runner killed with SIGKILL never writes its end: the
  *   test knows when it killed it.
  * - `runs`: one row per request a child begins (before the handler's work),
  *   with the caller's id for the call and `Sharded.requestId`.
@@ -66,7 +66,7 @@ export const schema = [
   `CREATE TABLE lives (
     child text PRIMARY KEY, key text NOT NULL, runner text NOT NULL,
     started_at double precision NOT NULL, ended_at double precision,
-    last_begun_at double precision, served integer
+    last_begun_at double precision, last_done_at double precision, served integer
   )`,
   `CREATE TABLE runs (
     seq bigserial PRIMARY KEY, call text NOT NULL, key text NOT NULL, child text NOT NULL,
@@ -84,9 +84,12 @@ export const now = (): number => performance.timeOrigin + performance.now()
  */
 export const factory = <C extends { readonly key: string; readonly id: string }>(
   runner: string,
-  sql: SqlClient,
+  /** where to record; none: the children record nothing (a test that stops the database itself) */
+  sql: SqlClient | undefined,
   msOf: (call: C) => number
 ): Dispatcher.Factory<C, Served> => {
+  const record = (statement: (sql: SqlClient) => Effect.Effect<unknown, unknown>) =>
+    sql === undefined ? Effect.void : Effect.orDie(statement(sql))
   let incarnations = 0
   return {
     keyOf: (call) => call.key,
@@ -94,23 +97,32 @@ export const factory = <C extends { readonly key: string; readonly id: string }>
       Effect.gen(function*() {
         const startedAt = now()
         const id = `${runner}/${child.key}/${++incarnations}`
-        yield* sql`INSERT INTO lives (child, key, runner, started_at) VALUES (${id}, ${child.key}, ${runner}, ${startedAt})`
-          .pipe(Effect.orDie)
+        yield* record((sql) =>
+          sql`INSERT INTO lives (child, key, runner, started_at) VALUES (${id}, ${child.key}, ${runner}, ${startedAt})`
+        )
         let lastBegun: number | null = null
+        let lastDone: number | null = null
         let served = 0
         yield* Effect.addFinalizer(() =>
           Effect.suspend(() =>
-            sql`UPDATE lives SET ended_at = ${now()}, last_begun_at = ${lastBegun}, served = ${served} WHERE child = ${id}`
-          ).pipe(Effect.ignore)
+            record((sql) =>
+              sql`UPDATE lives SET ended_at = ${now()}, last_begun_at = ${lastBegun}, last_done_at = ${lastDone},
+                served = ${served} WHERE child = ${id}`
+            )
+          ).pipe(Effect.catchDefect(() => Effect.void))
         )
         yield* Dispatcher.serve(child, (call) =>
           Effect.gen(function*() {
             lastBegun = now()
             const requestId = Option.getOrUndefined(Sharded.requestId(call))
-            yield* sql`INSERT INTO runs (call, key, child, runner, request_id, begun_at)
-              VALUES (${call.id}, ${call.key}, ${id}, ${runner}, ${requestId ?? null}, ${lastBegun})`.pipe(Effect.orDie)
+            const begun = lastBegun
+            yield* record((sql) =>
+              sql`INSERT INTO runs (call, key, child, runner, request_id, begun_at)
+                VALUES (${call.id}, ${call.key}, ${id}, ${runner}, ${requestId ?? null}, ${begun})`
+            )
             const ms = msOf(call)
             if (ms > 0) yield* Effect.sleep(ms)
+            lastDone = now()
             const answer: Served = requestId === undefined
               ? { runner, child: id, served: served++ }
               : { runner, child: id, served: served++, requestId }

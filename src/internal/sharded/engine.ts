@@ -454,6 +454,10 @@ export const handle = Effect.fnUntraced(function*<Req, Res, E>(
         )
       }
     }
+    // the runner's engine interrupted the request without answering it (its entity was stopped as the runner
+    // lost its shard, its storage unhealthy, say): not answered is Unavailable, as in-process. (A caller that
+    // is itself interrupted stays interrupted: this recovery runs in an interrupted fiber.)
+    if (Cause.hasInterruptsOnly(cause)) return Effect.fail(new Unavailable({ key }))
     return Effect.failCause(cause)
   }
 

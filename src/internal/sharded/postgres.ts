@@ -33,8 +33,10 @@ import * as SqlRunnerStorage from "effect/cluster/SqlRunnerStorage"
 import * as RpcSerialization from "effect/rpc/RpcSerialization"
 import * as RpcServer from "effect/rpc/RpcServer"
 import type * as SqlClient from "effect/sql/SqlClient"
+import * as Os from "node:os"
 import { Unavailable } from "../../DispatchError.js"
 import { Lease, ShardLease } from "./lease.js"
+import { checkSettings, reach, targetOf } from "./startup.js"
 import { CurrentProbe, Governed } from "./probe.js"
 
 /** A runner's address, as the options give it. */
@@ -185,15 +187,31 @@ const governedRunners = Layer.effect(
   })
 ).pipe(Layer.provide(Snowflake.layerGenerator))
 
+/** How long the first query of a start may take before the database is called unavailable. */
+const reachWithin = Duration.seconds(10)
+
+/** This process as the other members see it in a settings mismatch. */
+const memberOf = (options: Options): string => {
+  if (options.clientOnly === true) return `client ${process.pid}@${Os.hostname()}`
+  const address = options.runnerAddress ?? { host: "localhost", port: 34431 }
+  return `runner ${address.host}:${address.port}`
+}
+
 /**
  * The cluster layers for these options: `Sharding` over sockets, its storage
  * on the SQL client given (PostgreSQL), with the lease and the probes wired in.
+ * Before the engine starts, the database must answer and this process's
+ * settings must agree with the live members' (see `startup.ts`).
  */
 export const layer = <E, R>(
   options: Options,
   sql: Layer.Layer<SqlClient.SqlClient, E, R>
 ) => {
   const config = configFor(options)
+  const target = options.url === undefined ? undefined : targetOf(options.url)
+  const checked = Layer.effectDiscard(
+    Effect.flatMap(reach(target, reachWithin), (reached) => checkSettings(config, memberOf(options), reached.database))
+  ).pipe(Layer.provideMerge(sql))
   const lease = new Lease(Duration.toMillis(Duration.fromInputUnsafe(config.shardLockExpiration)))
   const configLayer = Layer.succeed(ShardingConfig.ShardingConfig, config)
   const serialization = RpcSerialization.layerSchemaBinary()
@@ -214,7 +232,7 @@ export const layer = <E, R>(
     )
   return sharding.pipe(
     Layer.provide(storage),
-    Layer.provide(sql),
+    Layer.provide(checked),
     Layer.provide(serialization),
     Layer.provideMerge(configLayer),
     Layer.provideMerge(Layer.succeed(ShardLease, options.clientOnly === true ? undefined : lease)),
@@ -222,6 +240,6 @@ export const layer = <E, R>(
   )
 }
 
-/** A PostgreSQL client for a URL. */
+/** A PostgreSQL client for a URL: a connection attempt gives up after 5 seconds. */
 export const client = (url: string | Redacted.Redacted) =>
-  PgClient.layer({ url: typeof url === "string" ? Redacted.make(url) : url })
+  PgClient.layer({ url: typeof url === "string" ? Redacted.make(url) : url, connectTimeout: "5 seconds" })

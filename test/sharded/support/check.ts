@@ -15,11 +15,12 @@ export interface Life {
   readonly started_at: number
   readonly ended_at: number | null
   readonly last_begun_at: number | null
+  readonly last_done_at: number | null
   readonly served: number | null
 }
 
 export const lives = (sql: SqlClient): Effect.Effect<ReadonlyArray<Life>> =>
-  sql<Life>`SELECT child, key, runner, started_at, ended_at, last_begun_at, served FROM lives ORDER BY key, started_at`
+  sql<Life>`SELECT child, key, runner, started_at, ended_at, last_begun_at, last_done_at, served FROM lives ORDER BY key, started_at`
     .pipe(Effect.orDie)
 
 /** Two children of one key alive at once, and by how much. */

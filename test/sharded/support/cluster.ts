@@ -32,9 +32,11 @@ export interface StartOptions {
   /** the request Schema of a later version (a rolling deploy) */
   readonly schema?: "v2"
   readonly requestTimeout?: string
-  /** another database URL (a proxy in front of the server, say) */
+  /** another database URL for the cluster (a proxy in front of the server, say); the records go straight */
   readonly url?: string
   readonly readyWithin?: number
+  /** false: its children record nothing (a test that stops the database itself) */
+  readonly record?: boolean
 }
 
 export interface Harness {
@@ -45,9 +47,9 @@ export interface Harness {
   readonly start: (name: string, options?: StartOptions) => Effect.Effect<Runner, Error, Scope.Scope>
 }
 
-/** A fresh database with the tracking tables, and a way to start runners on it. */
-export const harness: Effect.Effect<Harness, never, Scope.Scope> = Effect.gen(function*() {
-  const db = yield* database
+/** A fresh database with the tracking tables (on `on`, else the server found), and a way to start runners on it. */
+export const harnessOn = (on?: Database): Effect.Effect<Harness, never, Scope.Scope> => Effect.gen(function*() {
+  const db = on ?? (yield* database)
   const sql = yield* PgClient.make({ url: Redacted.make(db.url), maxConnections: 4 }).pipe(
     Effect.provide(Reactivity.layer),
     Effect.orDie
@@ -59,12 +61,15 @@ export const harness: Effect.Effect<Harness, never, Scope.Scope> = Effect.gen(fu
       const port = yield* freePort
       const env: Record<string, string> = {
         DATABASE_URL: options.url ?? db.url,
+        // the children record straight to the database, whatever happens to the cluster's connections
+        RECORD_URL: db.url,
         RUNNER_NAME: name,
         RUNNER_PORT: String(port)
       }
       if (options.timings !== undefined) env["TIMINGS"] = JSON.stringify(options.timings)
       if (options.schema !== undefined) env["CALL_SCHEMA"] = options.schema
       if (options.requestTimeout !== undefined) env["REQUEST_TIMEOUT"] = options.requestTimeout
+      if (options.record === false) env["RECORD"] = "0"
       const proc = yield* spawn({
         name,
         script: script("tracked-runner.ts"),
@@ -100,3 +105,6 @@ export const harness: Effect.Effect<Harness, never, Scope.Scope> = Effect.gen(fu
     })
   return { db, sql, runners, start }
 })
+
+/** A fresh database with the tracking tables, and a way to start runners on it. */
+export const harness: Effect.Effect<Harness, never, Scope.Scope> = harnessOn()

@@ -78,7 +78,9 @@ export const load = (
                 doneAt: now(),
                 tag: tagOf(exit),
                 served: exit._tag === "Success" ? exit.value : undefined,
-                error: exit._tag === "Failure" ? Option.getOrUndefined(Cause.findErrorOption(exit.cause)) : undefined
+                error: exit._tag === "Failure"
+                  ? Option.getOrElse(Cause.findErrorOption(exit.cause), () => Cause.pretty(exit.cause))
+                  : undefined
               })
               pending.delete(id)
             })
