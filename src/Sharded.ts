@@ -247,11 +247,27 @@ const implOf = <Req, Res, E>(self: Entity<Req, Res, E>): EntityImpl<Req, Res, E>
  *
  * A key's child lives only while this runner holds the key's shard: when the
  * engine moves the shard (a runner joins or leaves), the child is passivated
- * (it drains what it holds) before the shard is released. When the runner
- * cannot show it still holds the shard in time (its lock may have expired,
- * after a long pause), the shard is fenced on the runner's own clock: its
- * requests in flight are answered `Unavailable` and its children passivated.
- * The factory's `keyOf` is replaced by the entity's, which picked the runner.
+ * (it drains what it holds) before the shard is released. With
+ * `layerPostgres`, the runner keeps a lease on each shard, 80% of
+ * `shardLockExpiration` from the start of the lock refresh that last
+ * confirmed it, and fences the shard on its own clock once the lease lapses
+ * (a runner frozen past its lock, by SIGSTOP, a VM pause or a starved CPU):
+ * its root's `fence` (`Dispatcher.Options.fence`) hands no request of the
+ * shard's keys to a child any more, its requests in flight are answered
+ * `Unavailable` (for a persisted entity, left in storage for the next owner)
+ * and its children passivated. A frozen runner cannot act while frozen: its
+ * children's lives overlap their successors' by the part of the freeze past
+ * the failover, but they take no request once they resume, and end within
+ * about a lease sweep (measured: 40-350 ms after SIGCONT). A handler already
+ * running as the runner froze finishes when it resumes, or, with a
+ * `requestTimeout`, is interrupted once its request is answered.
+ *
+ * On SIGTERM (give `NodeRuntime.runMain` a teardown that exits 0 on an
+ * interruption) the runner stops as an in-process root does: the engine stops
+ * sending, each child drains what it holds, the shards are released and the
+ * process exits (measured: 0.2-0.7 s); its keys answer from other runners
+ * within about a second. The factory's `keyOf` is replaced by the entity's,
+ * which picked the runner; a `fence` of your own in the options applies too.
  *
  * @example
  * ```ts
@@ -325,6 +341,20 @@ export interface LayerOptions {
  * the engine's `MailboxFull` is `TooManyRequests`; no runner, not assigned, or
  * a runner gone with the request is `Unavailable`; a child whose restarts gave
  * up is `ChildFailed`, its cause in words.
+ *
+ * Delivery, with `layerPostgres`:
+ * - Volatile (the default): answered exactly once, by the key's child or with
+ *   an error, and run by one child at most. A request that was written to a
+ *   runner's connection when the runner died (it may have run there) is
+ *   answered `Unavailable` as the connection drops (measured: 60-120 ms after
+ *   SIGKILL), never sent again; one that never left this process (its
+ *   runner's connection could not be opened) looks for the key's next owner,
+ *   up to `unavailableAfter`. The engine cannot tell a request that reached the
+ *   dead runner from one lost on the wire after it was written: those are
+ *   `Unavailable` too, the safe side.
+ * - Persisted (`persisted: true`): stored before it is sent, run at least once:
+ *   when its runner dies the key's next owner runs it again (same
+ *   `requestId`), and the caller gets that answer.
  *
  * What differs from in-process, and why:
  * - `send` accepts at once: a refusal (`TooManyRequests`, `Unavailable`)
@@ -513,25 +543,45 @@ export const layerPostgres = <E = never, R = never>(
  * `None` outside a runner, and for requests that decode to a primitive (a
  * string, a number): give those a Struct. Volatile requests have one too.
  *
+ * A persisted request is delivered at least once: a runner can die after the
+ * handler's effect and before the answer was stored, and the key's next child
+ * then gets the request again. Record the id with the effect, in one
+ * transaction, and a second delivery changes nothing:
+ *
  * @example
  * ```ts
- * import { Effect, Option } from "effect"
+ * import { Effect, Option, Schema } from "effect"
+ * import { SqlClient } from "effect/sql/SqlClient"
  * import { Dispatcher, Sharded } from "effect-dispatcher"
  *
- * interface Deposit { readonly user: string; readonly amount: number }
- * declare const applied: Set<string> // stands for a table of applied request ids
+ * const Deposit = Schema.Struct({ account: Schema.String, amount: Schema.Number })
+ * type Deposit = typeof Deposit.Type
  *
- * const spawn = (child: Dispatcher.ChildSpec<Deposit, number>) => {
- *   let balance = 0
- *   return Dispatcher.serve(child, (deposit) =>
- *     Effect.sync(() => {
- *       const id = Option.getOrUndefined(Sharded.requestId(deposit))
- *       if (id === undefined || !applied.has(id)) {
- *         balance += deposit.amount
- *         if (id !== undefined) applied.add(id)
+ * export const Deposits = Sharded.entity("Deposits", {
+ *   request: Deposit,
+ *   success: Schema.Number,
+ *   keyOf: (deposit) => deposit.account,
+ *   persisted: true
+ * })
+ *
+ * // applied (request_id text primary key), balances (account text primary key, balance numeric)
+ * const apply = (deposit: Deposit) =>
+ *   Effect.gen(function*() {
+ *     const sql = yield* SqlClient
+ *     const id = Option.getOrElse(Sharded.requestId(deposit), () => crypto.randomUUID())
+ *     return yield* sql.withTransaction(Effect.gen(function*() {
+ *       const fresh = yield* sql`INSERT INTO applied VALUES (${id}) ON CONFLICT DO NOTHING RETURNING request_id`
+ *       if (fresh.length > 0) {
+ *         yield* sql`UPDATE balances SET balance = balance + ${deposit.amount} WHERE account = ${deposit.account}`
  *       }
- *       return balance
+ *       const rows = yield* sql<{ readonly balance: number }>`SELECT balance FROM balances WHERE account = ${deposit.account}`
+ *       return rows[0]?.balance ?? 0
  *     }))
+ *   }).pipe(Effect.orDie)
+ *
+ * export const deposits: Dispatcher.Factory<Deposit, number, never, SqlClient> = {
+ *   keyOf: (deposit) => deposit.account,
+ *   spawn: Dispatcher.serveWith(apply)
  * }
  * ```
  *
