@@ -47,6 +47,9 @@ describe("one live child per key", () => {
         twice
       })
       assert.deepStrictEqual(hung, [])
+      // every call answered, once
+      assert.strictEqual(calls.outcomes.length, calls.sent())
+      assert.strictEqual(new Set(calls.outcomes.map((o) => o.id)).size, calls.sent())
       assert.deepStrictEqual(found.map(showOverlap), [])
       assert.deepStrictEqual(twice, [])
       // its keys answer elsewhere within shardLockExpiration (9 s here), plus slack for a loaded machine
@@ -91,6 +94,7 @@ describe("one live child per key", () => {
       })
       assert.strictEqual(code, 0)
       assert.deepStrictEqual([...hung, ...storedHung], [])
+      assert.strictEqual(calls.outcomes.length + storedCalls.outcomes.length, calls.sent() + storedCalls.sent())
       assert.deepStrictEqual(found.map(showOverlap), [])
       // volatile: run once at most; persisted: every call answered, none lost
       assert.deepStrictEqual(twice.filter((t) => !t.call.startsWith("p")), [])
@@ -140,6 +144,9 @@ describe("one live child per key", () => {
         twice
       })
       assert.deepStrictEqual(hung, [])
+      // every call answered, once
+      assert.strictEqual(calls.outcomes.length, calls.sent())
+      assert.strictEqual(new Set(calls.outcomes.map((o) => o.id)).size, calls.sent())
       assert.deepStrictEqual(twice, [])
       // its children could not end while frozen: they overlap their successors, and only those
       assert.deepStrictEqual(found.filter((o) => !o.frozen).map(showOverlap), [])
@@ -174,7 +181,12 @@ describe("one live child per key", () => {
       for (const r of served.values()) share[r] = (share[r] ?? 0) + 1
       const firstR3 = Math.min(...calls.outcomes.filter((o) => o.served?.runner === "r3").map((o) => o.doneAt)) - at
       yield* measure("join", { readyAfter, firstR3, share, tags: byTag(calls.outcomes), hung: hung.length, overlaps: found.map(showOverlap), twice })
+      // shards rebalanced onto the newcomer
+      assert.isAbove(share["r3"] ?? 0, 0)
       assert.deepStrictEqual(hung, [])
+      // every call answered, once
+      assert.strictEqual(calls.outcomes.length, calls.sent())
+      assert.strictEqual(new Set(calls.outcomes.map((o) => o.id)).size, calls.sent())
       assert.deepStrictEqual(found.map(showOverlap), [])
       assert.deepStrictEqual(twice, [])
     }).pipe(Effect.scoped), 120_000)
