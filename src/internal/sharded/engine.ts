@@ -569,7 +569,12 @@ export const handle = Effect.fnUntraced(function*<Req, Res, E>(
             finishStop()
           })
         ),
-        Effect.withSpan("Sharded.call", { kind: "client", attributes: { "dispatcher.name": entity.name, "dispatcher.key": key } })
+        // no stack trace: capturing one per call cost the client about 4% of its CPU (profiled, bench:sharded)
+        Effect.withSpan(
+          "Sharded.call",
+          { kind: "client", attributes: { "dispatcher.name": entity.name, "dispatcher.key": key } },
+          { captureStackTrace: false }
+        )
       ) as Effect.Effect<Res, E | Dispatcher.DispatchError>
     })
 
