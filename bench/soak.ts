@@ -154,7 +154,9 @@ const Outcome = {
   Unavailable: 4,
   RequestTimeout: 5,
   ChildFailed: 6,
-  other: 7
+  /** only a handle whose requests cross processes answers it: never here */
+  SchemaMismatch: 7,
+  other: 8
 } as const
 const outcomeNames = Object.keys(Outcome) as Array<keyof typeof Outcome>
 

@@ -87,6 +87,8 @@ const program = Effect.gen(function*() {
     unavailable: 0,
     requestTimeout: 0,
     childFailed: 0,
+    // only a handle whose requests cross processes (Sharded) answers it: 0 in process
+    schemaMismatch: 0,
     other: 0
   }
 

@@ -166,6 +166,48 @@ export class InvalidOptions extends Schema.TaggedError<InvalidOptions>()("Invali
 }) {}
 
 /**
+ * A request or its answer did not fit its Schema on its way between
+ * processes. Only handles whose requests cross a process boundary answer with
+ * it (a `Sharded.layer` handle): the request did not encode at the caller or
+ * did not decode on the runner (a runner deployed with another request Schema,
+ * say), or the answer (a value, or your own error) did not encode on the
+ * runner or decode at the caller. An in-process dispatcher never answers with
+ * it: requests and answers stay the values they are.
+ *
+ * - `side`: which way it was going: `"request"` (caller to runner) or
+ *   `"answer"` (runner to caller, a value or your error).
+ * - `what`: what did not fit, in the Schema's words.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Dispatcher } from "effect-dispatcher"
+ *
+ * declare const ledger: Dispatcher.Dispatcher<{ readonly user: string }, number>
+ *
+ * const balance = Dispatcher.call(ledger, { user: "ada" }).pipe(
+ *   Effect.catchTag("SchemaMismatch", (e) =>
+ *     Effect.logError(`${e.side} of ${e.key} not understood: ${e.what}`).pipe(Effect.as(0))
+ *   )
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class SchemaMismatch extends Schema.TaggedError<SchemaMismatch>()("SchemaMismatch", {
+  key: Schema.String,
+  /** which way the value was going: the request (caller to runner) or the answer (runner to caller) */
+  side: Schema.Literals(["request", "answer"]),
+  /** what did not fit, in the Schema's words */
+  what: Schema.String
+}) {
+  override get message(): string {
+    return `the ${this.side} for "${this.key}" does not fit its Schema: ${this.what}`
+  }
+}
+
+/**
  * Every error the dispatcher itself can answer a request with.
  *
  * @example
@@ -178,6 +220,7 @@ export class InvalidOptions extends Schema.TaggedError<InvalidOptions>()("Invali
  *     case "RequestTimeout": return 408
  *     case "Unavailable": return 503
  *     case "ChildFailed": return 500
+ *     case "SchemaMismatch": return 502
  *   }
  * }
  * ```
@@ -185,4 +228,4 @@ export class InvalidOptions extends Schema.TaggedError<InvalidOptions>()("Invali
  * @since 0.1.0
  * @category errors
  */
-export type DispatchError = TooManyRequests | Unavailable | RequestTimeout | ChildFailed
+export type DispatchError = TooManyRequests | Unavailable | RequestTimeout | ChildFailed | SchemaMismatch

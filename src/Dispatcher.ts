@@ -71,6 +71,24 @@ export {
    */
   RequestTimeout,
   /**
+   * A request or its answer did not fit its Schema between processes: only
+   * handles whose requests cross a process boundary (`Sharded.layer`) answer
+   * with it. See `DispatchError.SchemaMismatch`.
+   *
+   * @example
+   * ```ts
+   * import { Effect } from "effect"
+   * import { Dispatcher } from "effect-dispatcher"
+   *
+   * declare const d: Dispatcher.Dispatcher<string, string>
+   * const answer = Dispatcher.call(d, "job").pipe(Effect.catchTag("SchemaMismatch", (e) => Effect.succeed(`not understood: ${e.what}`)))
+   * ```
+   *
+   * @since 0.1.0
+   * @category errors
+   */
+  SchemaMismatch,
+  /**
    * The key's mailbox (or the cap on children) was full. See `DispatchError.TooManyRequests`.
    *
    * @example
@@ -119,7 +137,8 @@ export {
  *     TooManyRequests: () => Effect.succeed("shed"),
  *     Unavailable: () => Effect.succeed("stopping"),
  *     RequestTimeout: () => Effect.succeed("late"),
- *     ChildFailed: () => Effect.succeed("broken")
+ *     ChildFailed: () => Effect.succeed("broken"),
+ *     SchemaMismatch: () => Effect.succeed("not understood") // only from handles that cross processes
  *   })
  * )
  * ```
@@ -296,6 +315,19 @@ export interface Options {
    * itself, a deadlock that a `requestTimeout` also breaks).
    */
   readonly shutdownTimeout?: Duration.Input
+  /**
+   * A fence on the children: asked with a request's key just before a child
+   * is handed the request (a `serve` child about to run its handler, a
+   * downstream level of `runChild` about to place it). `false` answers the
+   * request `Unavailable` instead, and the child is not given it. Levels below
+   * inherit it: a request is fenced there when its key's level above is. For
+   * children that must stop acting the moment they may no longer be the only
+   * one for their key (a `Sharded` runner fences the keys of a shard whose
+   * lease may have lapsed). It runs on every request: keep it cheap; one that
+   * throws fences. A child body of your own that takes from `requests` itself
+   * is not fenced. Default: none.
+   */
+  readonly fence?: (key: Key) => boolean
 }
 
 /**

@@ -212,7 +212,7 @@ const rows: ReadonlyArray<Row> = [
     entry: "make",
     input: "`{ mailboxCapacityy: 3 }` (unknown option)",
     outcome:
-      "fails InvalidOptions: mailboxCapacityy: unknown option (known: mailboxCapacity, name, overflow, requestTimeout, restart, maxChildren, shutdownTimeout)",
+      "fails InvalidOptions: mailboxCapacityy: unknown option (known: mailboxCapacity, name, overflow, requestTimeout, restart, maxChildren, shutdownTimeout, fence)",
     run: makeWith({ mailboxCapacityy: 3 })
   },
   {
@@ -763,6 +763,35 @@ const rows: ReadonlyArray<Row> = [
     outcome:
       "fails InvalidOptions: overflow.wait: expected a duration of zero or more (e.g. \"100 millis\"), got NaN",
     run: makeWith({ overflow: { wait: NaN } })
+  },
+  {
+    entry: "make",
+    input: "`{ fence: true }` (not a function)",
+    outcome: "fails InvalidOptions: fence: expected a function of the key, got true",
+    run: makeWith({ fence: true })
+  },
+  {
+    entry: "make",
+    input: "a `fence` that throws",
+    outcome:
+      "fenced: the request is answered `Unavailable` and no handler runs for it; the dispatcher goes on serving the keys it admits",
+    check: Effect.gen(function*() {
+      const handled: Array<string> = []
+      const d = yield* Dispatcher.make<string, string>({
+        keyOf: (s) => s,
+        spawn: (child) => Dispatcher.serve(child, (s) => Effect.sync(() => (handled.push(s), s)))
+      }, {
+        fence: (key) => {
+          if (key === "a") throw new Error("no lease")
+          return true
+        }
+      })
+      const refused = yield* Effect.flip(Dispatcher.call(d, "a"))
+      assert.deepStrictEqual([refused._tag, refused.key], ["Unavailable", "a"])
+      assert.strictEqual(yield* Dispatcher.call(d, "b"), "b")
+      assert.deepStrictEqual(handled, ["b"])
+      assert.strictEqual((yield* Dispatcher.stats(d)).rejected.unavailable, 1)
+    })
   }
 ]
 

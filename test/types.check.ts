@@ -6,9 +6,10 @@
  * so it cannot pass for another reason.
  */
 import { expectTypeOf } from "@effect/vitest"
-import { Context, Data, Effect, type Layer } from "effect"
+import { Context, Data, Effect, type Layer, Schema } from "effect"
+import type { Sharding } from "effect/cluster/Sharding"
 import type { HttpRouter } from "effect/http"
-import { Dispatcher, type DispatchError, Inspector } from "effect-dispatcher"
+import { Dispatcher, type DispatchError, Inspector, Sharded } from "effect-dispatcher"
 
 interface Deposit {
   readonly user: string
@@ -41,6 +42,27 @@ expectTypeOf(d.pipe(Dispatcher.call({ user: "ada", amount: 1 }))).toEqualTypeOf<
 expectTypeOf(Dispatcher.layer(Ledger, ledger)).toEqualTypeOf<
   Layer.Layer<Ledger, DispatchError.InvalidOptions, never>
 >()
+// one tag, typed `Dispatcher<Req, Res, E>`, for either Layer: in process or sharded (no extra error in the type)
+class Declined extends Schema.TaggedError<Declined>()("Declined", { user: Schema.String }) {}
+class Payments extends Context.Service<Payments, Dispatcher.Dispatcher<Deposit, number, Declined>>()("types/Payments") {}
+const PaymentsEntity = Sharded.entity("Payments", {
+  request: Schema.Struct({ user: Schema.String, amount: Schema.Number }),
+  success: Schema.Number,
+  error: Declined,
+  keyOf: (deposit) => deposit.user
+})
+expectTypeOf(Sharded.layer(Payments, PaymentsEntity)).toEqualTypeOf<Layer.Layer<Payments, never, Sharding>>()
+expectTypeOf(
+  Dispatcher.layer(Payments, {
+    keyOf: (deposit: Deposit) => deposit.user,
+    spawn: (child) => Dispatcher.serve(child, (deposit) => Effect.succeed(deposit.amount))
+  })
+).toEqualTypeOf<Layer.Layer<Payments, DispatchError.InvalidOptions, never>>()
+// SchemaMismatch is one of the DispatchErrors, so a call on either handle may be answered with it
+expectTypeOf<DispatchError.SchemaMismatch>().toExtend<DispatchError.DispatchError>()
+// @ts-expect-error: an entity whose error is not the tag's
+Sharded.layer(Ledger, PaymentsEntity)
+
 // the handle's only keys are the public type id and `pipe`: type errors name `[TypeId]`, which
 // `Dispatcher.TypeId` is, never an internal module's
 expectTypeOf<keyof Dispatcher.Dispatcher<Deposit>>().toEqualTypeOf<Dispatcher.TypeId | "pipe">()

@@ -104,6 +104,9 @@ const consumeFailed = (poll: { readonly group: string; readonly topic: string })
       return json({ error: "service is shutting down", ...about }, 503)
     case "ChildFailed":
       return json({ error: "consumer failed", ...about }, 500)
+    case "SchemaMismatch":
+      // only a handle whose requests cross processes (Sharded) answers it: never in process
+      return json({ error: "request not understood", ...about, reason: error.message }, 502)
   }
 }
 

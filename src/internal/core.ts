@@ -104,6 +104,14 @@ export class Core implements Counters {
   readonly recency: Recency<RecentEntry> | undefined
   /** whether its children's spawns and ends are logged: they run with its services, so this is known once */
   readonly debug: boolean
+  /**
+   * Whether a request for `key` at this level is fenced (see `Options.fence`):
+   * its own fence, or its parent's for the key it serves (set by `runChild`).
+   * `undefined` when no level has a fence: nothing is asked.
+   */
+  fenced: ((key: string) => boolean) | undefined
+  /** a downstream level: whether the level above fences the key this level serves */
+  fencedAbove: (() => boolean) | undefined = undefined
   private readonly detachMetrics: () => void
 
   constructor(
@@ -123,6 +131,7 @@ export class Core implements Counters {
     this.annotations = { dispatcher: path }
     this.recency = Number.isFinite(options.maxChildren) ? new Recency() : undefined
     this.debug = !LogLevel.isGreaterThan(Context.get(context, References.MinimumLogLevel), "Debug")
+    this.fenced = options.fence === undefined ? undefined : fencedBy(options.fence)
     this.detachMetrics = metrics.attach(context, options.name, this)
   }
 
@@ -135,6 +144,30 @@ export class Core implements Counters {
   retire(): void {
     this.detachMetrics()
   }
+}
+
+/** A user's fence as the machinery asks it: `true` when fenced; a fence that throws fences. */
+const fencedBy = (fence: (key: string) => boolean) => (key: string): boolean => {
+  try {
+    return fence(key) !== true
+  } catch {
+    return true
+  }
+}
+
+/**
+ * A downstream level's fence: fenced where its parent fences the key it
+ * serves, or where its own fence does.
+ *
+ * @internal
+ */
+export const inheritFence = (core: Core, parent: Core, parentKey: string): void => {
+  const above = parent.fenced
+  if (above === undefined) return
+  const own = core.fenced
+  const fencedAbove = () => above(parentKey)
+  core.fencedAbove = fencedAbove
+  core.fenced = own === undefined ? fencedAbove : (key) => fencedAbove() || own(key)
 }
 
 /**

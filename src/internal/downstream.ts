@@ -1,9 +1,9 @@
 import { type Cause, Deferred, Effect, Exit, Queue } from "effect"
 import type * as Dispatcher from "../Dispatcher.js"
-import type { InvalidOptions } from "../DispatchError.js"
-import { Core, Running } from "./core.js"
+import { type InvalidOptions, Unavailable } from "../DispatchError.js"
+import { Core, inheritFence, Running } from "./core.js"
 import { beginStop, force, place, type Placement, stop, Wait } from "./dispatcher.js"
-import { answersEverything, entryOf, type Holder, holds, type TakenDirect } from "./entry.js"
+import { answersEverything, entryOf, type Holder, holds, reject, type TakenDirect } from "./entry.js"
 import { EnvelopeImpl, isAnswered } from "./envelope.js"
 import { keyOf } from "./keys.js"
 import { Mailboxes } from "./mailbox.js"
@@ -33,6 +33,7 @@ export const runChild = <Req, Res, E, R>(
     const path = `${parent === undefined ? "test" : parent.core.path}/${spec.key}/${resolved.name}`
     const mailboxes = yield* Mailboxes.make(resolved.capacity)
     const core = new Core(resolved, factory, context as any, path, mailboxes)
+    if (parent !== undefined) inheritFence(core, parent.core, spec.key)
     answersEverything(spec)
     const router = new Router(core, spec.requests as any, parent !== undefined)
     // the parent wakes the router as it would a serve child
@@ -122,9 +123,15 @@ class Router extends Waiting implements Holder {
   private routeOne(envelope: Envelope, now: number | undefined): void {
     if (isAnswered(envelope)) return
     const core = this.core
+    // the level above fences the key this level serves: refused there, as the level above would
+    if (core.fencedAbove !== undefined && core.fencedAbove()) return void reject(envelope, "unavailable")
     const key = keyOf(core.factory, envelope.request)
     if (typeof key !== "string") Deferred.doneUnsafe(envelope.deferred, key)
-    else settle(core, envelope, place(core, key, envelope.request, envelope.deferred, envelope.deadline, now))
+    else if (core.options.fence !== undefined && core.fenced!(key)) {
+      // this level's own fence: placed nowhere
+      core.unavailable++
+      Deferred.doneUnsafe(envelope.deferred, Exit.fail(new Unavailable({ key })))
+    } else settle(core, envelope, place(core, key, envelope.request, envelope.deferred, envelope.deadline, now))
   }
 
   /** Nothing is held across a wait: a batch is routed whole. */

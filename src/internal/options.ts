@@ -20,6 +20,8 @@ export interface Resolved {
   readonly maxChildren: number
   /** millis a stop waits for children to end by themselves; `undefined` waits as long as it takes */
   readonly shutdownTimeout: number | undefined
+  /** the user's fence: `false` answers a request `Unavailable` before a child is given it */
+  readonly fence: ((key: string) => boolean) | undefined
 }
 
 /**
@@ -106,7 +108,12 @@ const OptionsSchema = Schema.Struct({
     })
   ),
   maxChildren: Schema.optional(positiveInt("a cap on children")),
-  shutdownTimeout: Schema.optional(duration("a duration of zero or more (e.g. \"30 seconds\")", (ms) => ms >= 0))
+  shutdownTimeout: Schema.optional(duration("a duration of zero or more (e.g. \"30 seconds\")", (ms) => ms >= 0)),
+  fence: Schema.optional(
+    Schema.declare((u: unknown): u is (key: string) => boolean => typeof u === "function", {
+      expected: "a function of the key"
+    })
+  )
 })
 
 const decodeOptions = Schema.decodeUnknownExit(OptionsSchema, { onExcessProperty: "error", errors: "first" })
@@ -210,6 +217,7 @@ export const resolve = (
     requestTimeout: timeout === undefined || !Number.isFinite(timeout) ? undefined : timeout,
     restart: o.restart ?? defaultRestart,
     maxChildren: o.maxChildren ?? Infinity,
-    shutdownTimeout: grace === undefined || !Number.isFinite(grace) ? undefined : grace
+    shutdownTimeout: grace === undefined || !Number.isFinite(grace) ? undefined : grace,
+    fence: o.fence
   })
 }

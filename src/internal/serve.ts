@@ -82,7 +82,8 @@ const run = <Req, Res, E, R>(
       core?.clock,
       ttl,
       settings.interruptOnStop,
-      entry !== undefined
+      entry !== undefined,
+      core?.fenced
     )
     // a dispatcher's child: if it ends mid-batch, its disposal answers what it held
     if (entry !== undefined && holds(entry, server)) return server.loop
@@ -112,7 +113,9 @@ class Server<Req, Res, E, R> extends Waiting implements Holder {
     clock: Clock.Clock | undefined,
     ttl: number | undefined,
     readonly interruptOnStop: boolean,
-    wokenByDispatcher: boolean
+    wokenByDispatcher: boolean,
+    /** the dispatcher's fence (`Options.fence`): a fenced request is answered `Unavailable`, never handled */
+    private readonly fenced: ((key: string) => boolean) | undefined
   ) {
     super(mailbox, timers, clock, ttl, wokenByDispatcher)
     // closures made here, not as class fields: a field arrow gets its name set at run time, costing memory per child
@@ -143,6 +146,11 @@ class Server<Req, Res, E, R> extends Waiting implements Holder {
       const made = this.handled
       this.handled = undefined
       if (isAnswered(envelope)) {
+        this.index++
+        continue
+      }
+      if (this.fenced !== undefined && this.fenced(envelope.key)) {
+        reject(envelope, "unavailable")
         this.index++
         continue
       }
@@ -204,6 +212,10 @@ class Server<Req, Res, E, R> extends Waiting implements Holder {
    */
   takeDirect(envelope: Envelope): TakenDirect {
     if (!this.isWaiting() || this.mailbox.messages.length > 0 || this.index < this.batch.length) return "refused"
+    if (this.fenced !== undefined && this.fenced(envelope.key)) {
+      reject(envelope, "unavailable")
+      return "done"
+    }
     const handled = this.handle(envelope)
     if (Exit.isExit(handled)) {
       this.touched(envelope.enqueuedAt)

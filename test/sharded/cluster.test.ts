@@ -13,12 +13,12 @@ import { type Proc, script, spawn } from "./support/processes.js"
 
 class Volatile extends Context.Service<
   Volatile,
-  Dispatcher.Dispatcher<Job, Answer, JobFailed | Sharded.SchemaMismatch>
+  Dispatcher.Dispatcher<Job, Answer, JobFailed>
 >()("test/sharded/Volatile") {}
 
 class Stored extends Context.Service<
   Stored,
-  Dispatcher.Dispatcher<Job, Answer, JobFailed | Sharded.SchemaMismatch>
+  Dispatcher.Dispatcher<Job, Answer, JobFailed>
 >()("test/sharded/Stored") {}
 
 class Runners extends Context.Service<Runners, ReadonlyArray<Proc>>()("test/sharded/Runners") {}
@@ -140,14 +140,19 @@ layer(Cluster, { timeout: Duration.minutes(2), excludeTestServices: true })("two
       yield* warmUp(jobs, "bad")
       const error = failureOf(yield* Effect.exit(Dispatcher.call(jobs, job("bad", "badAnswer"))))
       assert.instanceOf(error, Sharded.SchemaMismatch)
-      assert.strictEqual(error.key, "bad")
-      assert.include(error.message, "answer does not fit its Schema")
+      // one class: the core's, under the Sharded name too
+      assert.instanceOf(error, Dispatcher.SchemaMismatch)
+      assert.deepStrictEqual([error.key, error.side], ["bad", "answer"])
+      assert.include(error.what, "the answer did not encode on the runner")
+      assert.include(error.message, `the answer for "bad" does not fit its Schema`)
       // a request that does not encode is refused before it is sent
       const notSent = failureOf(
         yield* Effect.exit(Dispatcher.call(jobs, { key: "bad", op: "nope" } as unknown as Job))
       )
       assert.instanceOf(notSent, Sharded.SchemaMismatch)
-      assert.include(notSent.message, "request does not fit its Schema")
+      assert.strictEqual(notSent.side, "request")
+      assert.include(notSent.what, "the request did not encode at the caller")
+      assert.include(notSent.message, `the request for "bad" does not fit its Schema`)
       assert.strictEqual((yield* Dispatcher.call(jobs, job("bad"))).key, "bad")
     }), 60_000)
 

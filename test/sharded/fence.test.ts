@@ -19,7 +19,7 @@ type Work = typeof Work.Type
 
 const Fenced = Sharded.entity("Fenced", { request: Work, success: Schema.Number, keyOf: (work) => work.key })
 
-class Handle extends Context.Service<Handle, Dispatcher.Dispatcher<Work, number, Sharded.SchemaMismatch>>()(
+class Handle extends Context.Service<Handle, Dispatcher.Dispatcher<Work, number>>()(
   "test/sharded/fence/Handle"
 ) {}
 

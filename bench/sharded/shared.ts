@@ -1,0 +1,74 @@
+/**
+ * What the sharded benchmark's processes share: the two entities under test
+ * (a raw `effect/cluster` Entity with one echo RPC, and a `Sharded.entity`
+ * whose children echo), their persisted twins, and the engine settings.
+ */
+import { Effect, Schema } from "effect"
+import * as ClusterSchema from "effect/cluster/ClusterSchema"
+import * as Entity from "effect/cluster/Entity"
+import type { ShardingConfig } from "effect/cluster/ShardingConfig"
+import * as Rpc from "effect/rpc/Rpc"
+import { Dispatcher, Sharded } from "effect-dispatcher"
+
+export type Impl = "raw" | "sharded"
+export type Mode = "volatile" | "persisted"
+
+export const Ping = Schema.Struct({ key: Schema.String, n: Schema.Number })
+export type Ping = typeof Ping.Type
+
+const Echo = Rpc.make("Echo", { payload: Ping, success: Schema.Number })
+
+/** The raw engine's entity: the same stack, no dispatcher. */
+export const rawEntity = (mode: Mode) =>
+  Entity.make(mode === "persisted" ? "RawStoredEcho" : "RawEcho", [
+    mode === "persisted" ? Echo.annotate(ClusterSchema.Persisted, true) : Echo
+  ])
+
+/** The raw entity's behaviour: answer at once. */
+export const rawHandlers = { Echo: ({ payload }: { readonly payload: Ping }) => Effect.succeed(payload.n) }
+
+export const shardedEntity = (mode: Mode) =>
+  Sharded.entity(mode === "persisted" ? "StoredEcho" : "Echo", {
+    request: Ping,
+    success: Schema.Number,
+    keyOf: (ping) => ping.key,
+    persisted: mode === "persisted"
+  })
+
+/** The dispatcher's children: the same echo. */
+export const echo: Dispatcher.Factory<Ping, number> = {
+  keyOf: (ping) => ping.key,
+  spawn: Dispatcher.serveWith((ping) => Effect.succeed(ping.n))
+}
+
+/**
+ * Engine settings, the same for every process and both implementations: the
+ * tests' timings (they hold on a loaded 2-core machine), over which
+ * `BENCH_CONFIG` (JSON) may lay others, to find what governs persisted
+ * latency (`entityMessagePollInterval`, `entityReplyPollInterval`, ...).
+ */
+export const settings: Partial<ShardingConfig["Service"]> = {
+  shardsPerGroup: 60,
+  shardLockRefreshInterval: "2 seconds",
+  shardLockExpiration: "9 seconds",
+  refreshAssignmentsInterval: "500 millis",
+  entityMessagePollInterval: "500 millis",
+  entityReplyPollInterval: "50 millis",
+  sendRetryInterval: "50 millis",
+  entityTerminationTimeout: "5 seconds",
+  runnerHealthCheckInterval: "5 seconds",
+  ...(process.env["BENCH_CONFIG"] === undefined ? {} : JSON.parse(process.env["BENCH_CONFIG"]))
+}
+
+export const env = (name: string): string => {
+  const value = process.env[name]
+  if (value === undefined || value === "") throw new Error(`${name} is not set (run npm run bench:sharded)`)
+  return value
+}
+
+/** Exit when the orchestrator goes: its pipe to our stdin closes. */
+export const exitWithParent = (): void => {
+  process.stdin.resume()
+  process.stdin.once("close", () => process.exit(3))
+  process.stdin.once("end", () => process.exit(3))
+}
