@@ -87,4 +87,20 @@ layer(Cluster, { timeout: Duration.seconds(30), excludeTestServices: true })("a 
       assert.strictEqual(yield* Dispatcher.call(handle, { key: "a", ms: 0 }), 0)
       assert.deepStrictEqual(log, ["start a", "end a", "start a"])
     }))
+
+  it.effect("hotKeys on the sharded handle answers for the runners of this process", () =>
+    Effect.gen(function*() {
+      const handle = yield* Handle
+      confirm()
+      yield* Dispatcher.call(handle, { key: "hot", ms: 0 }).pipe(Effect.retry({ times: 50 }), Effect.timeout("10 seconds"))
+      confirm()
+      // one request being handled, two waiting behind it
+      yield* Effect.forEach([300, 0, 0], (ms) => Dispatcher.send(handle, { key: "hot", ms }))
+      yield* Effect.sleep("50 millis")
+      const hot = yield* Dispatcher.hotKeys(handle, { top: 3, by: "depth" })
+      assert.strictEqual(hot[0]?.key, "hot")
+      assert.isAtLeast(hot[0]!.depth, 2)
+      yield* Effect.sleep("400 millis")
+      confirm()
+    }))
 })

@@ -654,6 +654,18 @@ export const handle = Effect.fnUntraced(function*<Req, Res, E>(
     } satisfies Dispatcher.Tree
   })
 
+  // the hot and stuck keys of the runners in this process (a remote runner's are asked on its own process)
+  const hotKeys = (options: Dispatcher.HotKeysOptions) =>
+    Effect.map(
+      Effect.forEach(entity.locals, (root) => Dispatcher.hotKeys(root, options), { concurrency: "unbounded" }),
+      (lists) =>
+        lists.flat().sort((a, b) => {
+          const measure = options.by
+          const diff = (measure === "oldest" ? b.oldest - a.oldest : b[measure] - a[measure])
+          return diff !== 0 ? diff : a.path < b.path ? -1 : a.path > b.path ? 1 : a.key < b.key ? -1 : a.key > b.key ? 1 : 0
+        }).slice(0, options.top)
+    )
+
   const beginStop = Effect.sync(() => {
     stopping = true
     finishStop()
@@ -671,6 +683,7 @@ export const handle = Effect.fnUntraced(function*<Req, Res, E>(
     awaitStop: Deferred.await(stopped),
     stats,
     children,
-    tree
+    tree,
+    hotKeys
   })
 })
