@@ -40,25 +40,44 @@ export const browserPage = (
 ): Effect.Effect<{ readonly page: Page; readonly context: BrowserContext }, NoChromium | Error, Scope.Scope> =>
   Effect.gen(function*() {
     if (!existsSync(chromiumPath)) return yield* Effect.fail(new NoChromium())
+    // a Chromium just installed may fail its very first start (seen once in CI): one more try, on a fresh profile
+    const context = yield* launch(headers).pipe(Effect.retry({ times: 1 }))
+    const page = context.pages()[0] ?? (yield* Effect.tryPromise({
+      try: () => context.newPage(),
+      catch: (cause) => new Error(`Chromium opened no page: ${describeError(cause)}`, { cause })
+    }))
+    return { page, context }
+  })
+
+/** One start of Chromium on a profile of its own (removed with the Scope). */
+const launch = (headers: Record<string, string>) =>
+  Effect.gen(function*() {
     const profile = yield* Effect.acquireRelease(
       Effect.sync(() => mkdtempSync(join(tmpdir(), "effect-dispatcher-chromium-"))),
       (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
     )
-    const context = yield* Effect.acquireRelease(
-      Effect.tryPromise(() =>
-        chromium.launchPersistentContext(profile, {
-          executablePath: chromiumPath,
-          headless: true,
-          args: flags,
-          viewport: { width: 1400, height: 1000 },
-          extraHTTPHeaders: headers
-        })
-      ),
+    return yield* Effect.acquireRelease(
+      Effect.tryPromise({
+        try: () =>
+          chromium.launchPersistentContext(profile, {
+            executablePath: chromiumPath,
+            headless: true,
+            args: flags,
+            viewport: { width: 1400, height: 1000 },
+            extraHTTPHeaders: headers
+          }),
+        catch: (cause) => new Error(`Chromium at ${chromiumPath} did not start: ${describeError(cause)}`, { cause })
+      }),
       (context) => Effect.promise(() => context.close().catch(() => undefined))
     )
-    const page = context.pages()[0] ?? (yield* Effect.tryPromise(() => context.newPage()))
-    return { page, context }
   })
+
+/** What went wrong, in words: an error's message (and its cause's), else the value. */
+export const describeError = (error: unknown): string => {
+  if (!(error instanceof Error)) return String(error)
+  const cause = error.cause === undefined ? "" : ` (cause: ${describeError(error.cause)})`
+  return `${error.message}${cause}`
+}
 
 /** Open the inspector at `url` and save a screenshot (of the window: 1400 x 1000) to `file` once it has run for `settle`. */
 export const screenshotInspector = (url: string, file: string, settle: number, headers: Record<string, string> = {}) =>

@@ -24,7 +24,7 @@ import { Console, Duration, Effect, Fiber } from "effect"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 import { phase, startPixy } from "../bench/pixy.js"
-import { browserPage } from "./browser.js"
+import { browserPage, describeError } from "./browser.js"
 
 const arg = process.argv.indexOf("--screenshot")
 const screenshot = resolve(arg >= 0 ? process.argv[arg + 1]! : join(tmpdir(), "effect-dispatcher-inspector.png"))
@@ -38,6 +38,10 @@ class Failed extends Error {}
 const check = (condition: boolean, message: string) =>
   condition ? Effect.void : Effect.fail(new Failed(message))
 
+/** One step that runs a Promise: its failure says which step, and why. */
+const step = <A>(label: string, run: (signal: AbortSignal) => PromiseLike<A>) =>
+  Effect.tryPromise({ try: run, catch: (cause) => new Failed(`${label}: ${describeError(cause)}`) })
+
 const program = Effect.gen(function*() {
   const proxy = yield* startPixy({
     PIXY_LONG_POLLING_TIMEOUT: "20 seconds",
@@ -48,7 +52,7 @@ const program = Effect.gen(function*() {
   yield* Console.log(`proxy at ${proxy.url}`)
 
   // 1. the token is asked for
-  const refused = yield* Effect.tryPromise(() => fetch(inspector).then((r) => r.status))
+  const refused = yield* step("asking for the page without the token", () => fetch(inspector).then((r) => r.status))
   yield* check(refused === 403, `without the token the page answered ${refused}, not 403`)
 
   // 2. load for as long as the test runs: producers and long-polling consumers on connections of their own
@@ -72,13 +76,12 @@ const program = Effect.gen(function*() {
     if (message.type() === "error") problems.push(`console: ${message.text()}`)
   })
   page.on("pageerror", (error) => problems.push(`page error: ${error.message}`))
-  yield* Effect.tryPromise(() => page.goto(inspector, { waitUntil: "load" }))
+  yield* step("loading the page", () => page.goto(inspector, { waitUntil: "load" }))
   // (the functions below run in the page: written as text, this script has no DOM types)
-  yield* Effect.tryPromise(() =>
-    page.waitForFunction("document.querySelectorAll('#dispatchers tbody tr').length >= 2", undefined, { timeout: 10_000 })
-  )
+  yield* step("waiting for the tree of dispatchers", () =>
+    page.waitForFunction("document.querySelectorAll('#dispatchers tbody tr').length >= 2", undefined, { timeout: 10_000 }))
   const rows = page.locator("#dispatchers tbody tr")
-  const paths = yield* Effect.tryPromise(async () => {
+  const paths = yield* step("reading the tree", async () => {
     const out: Array<string> = []
     for (let i = 0, n = await rows.count(); i < n; i++) out.push((await rows.nth(i).getAttribute("data-path")) ?? "")
     return out
@@ -86,34 +89,31 @@ const program = Effect.gen(function*() {
   yield* check(paths[0] === "groups", `the tree's first row is ${paths[0]}, not the root "groups"`)
   yield* check(paths.some((p) => /^groups\/group-\d+\/topics$/.test(p)), `no group level in the tree: ${paths.join(", ")}`)
   // a throughput chart per level, drawn once two frames have come
-  yield* Effect.tryPromise(() =>
-    page.waitForFunction("document.querySelectorAll('.level svg polyline').length >= 2", undefined, { timeout: 5_000 })
-  )
-  const levels = yield* Effect.tryPromise(() => page.locator(".level svg polyline").count())
-  const status = yield* Effect.tryPromise(() => page.textContent("#status"))
+  yield* step("waiting for a chart per level", () =>
+    page.waitForFunction("document.querySelectorAll('.level svg polyline').length >= 2", undefined, { timeout: 5_000 }))
+  const levels = yield* step("counting the charts", () => page.locator(".level svg polyline").count())
+  const status = yield* step("reading the status", () => page.textContent("#status"))
   yield* check(status === "running", `the status reads ${status}`)
   yield* Console.log(`the page shows ${paths.length} dispatchers, ${levels} charts so far, status ${status}`)
 
   // 4. a stuck key: long polls on a topic nobody produces to, one behind the other
   const polls = yield* Effect.forEach([1, 2, 3], () =>
     Effect.forkChild(
-      Effect.tryPromise((signal) =>
-        fetch(`${proxy.url}/topics/nobody-writes-here/messages?group=stuck-group&noAck`, { signal })
-      )
+      step("a long poll nobody answers", (signal) =>
+        fetch(`${proxy.url}/topics/nobody-writes-here/messages?group=stuck-group&noAck`, { signal }))
     ))
   const sent = Date.now()
-  yield* Effect.tryPromise(() =>
-    page.waitForSelector("#stuck tr[data-key=\"nobody-writes-here\"]", { timeout: stuckAfter + 4_000 })
-  )
+  yield* step("waiting for the stuck key in the stuck list", () =>
+    page.waitForSelector("#stuck tr[data-key=\"nobody-writes-here\"]", { timeout: stuckAfter + 4_000 }))
   const seenAfter = Date.now() - sent - stuckAfter
   yield* Console.log(`the stuck key appeared ${seenAfter} ms after its oldest request passed ${stuckAfter} ms`)
   yield* check(seenAfter <= 2_000, `the stuck key appeared ${seenAfter} ms after passing the threshold (more than 2 s)`)
-  const age = yield* Effect.tryPromise(() => page.textContent("#stuck tr[data-key=\"nobody-writes-here\"] td.age"))
+  const age = yield* step("reading the stuck key's age", () => page.textContent("#stuck tr[data-key=\"nobody-writes-here\"] td.age"))
   yield* Console.log(`its age on the page: ${age}`)
 
   // 5. the screenshot, the page at rest a moment
   yield* Effect.sleep("1500 millis")
-  yield* Effect.tryPromise(() => page.screenshot({ path: screenshot, fullPage: true }))
+  yield* step("taking the screenshot", () => page.screenshot({ path: screenshot, fullPage: true }))
   yield* Console.log(`screenshot: ${screenshot}`)
   yield* check(problems.length === 0, `the page reported errors:\n${problems.join("\n")}`)
 
@@ -127,7 +127,7 @@ const program = Effect.gen(function*() {
 Effect.runPromise(program).then(
   () => process.exit(0),
   (error) => {
-    console.error(`browser test FAILED: ${error instanceof Error ? error.message : String(error)}`)
+    console.error(`browser test FAILED: ${describeError(error)}`)
     process.exit(1)
   }
 )
