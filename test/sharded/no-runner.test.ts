@@ -7,7 +7,7 @@
  */
 import { assert, layer } from "@effect/vitest"
 import { PgClient } from "@effect/sql-pg"
-import { Cause, Context, Duration, Effect, Exit, Fiber, Layer, Option, Redacted } from "effect"
+import { Cause, Context, Duration, Effect, Exit, Fiber, Layer, Option, Redacted, Schedule } from "effect"
 import { Dispatcher, Sharded } from "../../src/index.js"
 import { type Answer, Job, type JobFailed, Jobs, StoredJobs, timings } from "./fixture.js"
 import { type Database, database, freePort } from "./support/postgres.js"
@@ -75,10 +75,15 @@ layer(Client, { timeout: Duration.minutes(2), excludeTestServices: true })("no r
       const answer = yield* Fiber.join(pending).pipe(Effect.timeout("30 seconds"))
       assert.deepStrictEqual([answer.key, answer.runner], ["p", "late"])
       assert.match(answer.requestId ?? "", /^\d+$/)
+      // the runner may still be taking its shards: a volatile call can fail meanwhile (seen once in CI:
+      // 21 tries at once all failed, cause not printed then); it is answered once the runner holds the key
       const volatile = yield* Dispatcher.call(jobs, new Job({ key: "a", op: "echo" })).pipe(
-        Effect.retry({ times: 20 }),
+        Effect.retry({ schedule: Schedule.spaced("250 millis"), times: 40 }),
         Effect.exit
       )
-      assert.isTrue(Exit.isSuccess(volatile))
+      assert.isTrue(
+        Exit.isSuccess(volatile),
+        `a volatile call once the runner is up: ${Exit.isFailure(volatile) ? Cause.pretty(volatile.cause) : ""}`
+      )
     }).pipe(Effect.scoped), 60_000)
 })
