@@ -14,6 +14,7 @@ import { type FailureRecord, watchFailures } from "../failures.js"
 import { implementationOf } from "../handle.js"
 import { type Measure, offer, RateSampler, type Sighting, TopK, walk } from "../hotKeys.js"
 import { DispatcherImpl } from "../root.js"
+import { stats as statsOf } from "../snapshots.js"
 import type { ResolvedInspector } from "./options.js"
 import {
   type DispatcherState,
@@ -49,47 +50,86 @@ const round = (n: number): number => Math.round(n * 100) / 100
 
 const measures: ReadonlyArray<Measure> = ["depth", "oldest", "rate", "failures"]
 
-const newLevel = (depth: number): Level => ({
-  depth,
-  names: [],
-  dispatchers: 0,
-  keys: 0,
-  live: 0,
-  accepted: 0,
-  rate: 0,
-  failures: 0,
-  withdrawn: 0,
-  rejected: { tooManyRequests: 0, unavailable: 0, requestTimeout: 0, childFailed: 0 }
-})
+/** The levels and the dispatchers of one look, level by level as the walk meets them. */
+class Tally {
+  readonly levels: Array<Level> = []
+  readonly dispatchers: Array<typeof DispatcherState.Type> = []
+  omitted = 0
 
-const addStats = (level: Level, stats: Dispatcher.Stats, keys: number, rate: number, name: string): void => {
-  level.dispatchers++
-  level.keys += keys
-  level.live += stats.live
-  level.accepted += stats.accepted
-  level.rate += rate
-  level.failures += stats.failures
-  level.withdrawn += stats.withdrawn
-  level.rejected.tooManyRequests += stats.rejected.tooManyRequests
-  level.rejected.unavailable += stats.rejected.unavailable
-  level.rejected.requestTimeout += stats.rejected.requestTimeout
-  level.rejected.childFailed += stats.rejected.childFailed
-  if (!level.names.includes(name) && level.names.length < 8) level.names.push(name)
+  add(depth: number, path: string, name: string, stats: Dispatcher.Stats, keys: number, rate: number): void {
+    const level = (this.levels[depth] ??= {
+      depth,
+      names: [],
+      dispatchers: 0,
+      keys: 0,
+      live: 0,
+      accepted: 0,
+      rate: 0,
+      failures: 0,
+      withdrawn: 0,
+      rejected: { tooManyRequests: 0, unavailable: 0, requestTimeout: 0, childFailed: 0 }
+    })
+    level.dispatchers++
+    level.keys += keys
+    level.live += stats.live
+    level.accepted += stats.accepted
+    level.rate += rate
+    level.failures += stats.failures
+    level.withdrawn += stats.withdrawn
+    level.rejected.tooManyRequests += stats.rejected.tooManyRequests
+    level.rejected.unavailable += stats.rejected.unavailable
+    level.rejected.requestTimeout += stats.rejected.requestTimeout
+    level.rejected.childFailed += stats.rejected.childFailed
+    if (!level.names.includes(name) && level.names.length < 8) level.names.push(name)
+    if (this.dispatchers.length >= maxDispatchers) {
+      this.omitted++
+      return
+    }
+    this.dispatchers.push({
+      path,
+      name,
+      depth,
+      keys,
+      live: stats.live,
+      accepted: stats.accepted,
+      rate: round(rate),
+      failures: stats.failures,
+      rejected: stats.rejected
+    })
+  }
 }
 
-const statsOf = (core: Core): Dispatcher.Stats => ({
-  live: core.live,
-  spawned: core.spawned,
-  successors: core.successors,
-  failures: core.failures,
-  accepted: core.accepted,
-  withdrawn: core.withdrawn,
-  rejected: {
-    tooManyRequests: core.tooManyRequests,
-    unavailable: core.unavailable,
-    requestTimeout: core.requestTimeout,
-    childFailed: core.childFailed
-  }
+/** A key's figures as they leave the process, under the path its level is shown by. */
+const keyState = (k: Dispatcher.KeyFigures, key: string, path: string): typeof KeyState.Type => ({
+  key,
+  path,
+  depth: k.depth,
+  oldest: k.oldest,
+  rate: round(k.rate),
+  failures: k.failures,
+  restarts: k.restarts,
+  stuck: k.stuck
+})
+
+/** One look as `/state` answers it: what every kind of handle reports alike. */
+const stateOf = (
+  options: ResolvedInspector,
+  tally: Tally,
+  look: Pick<StateType, "name" | "status" | "at" | "keys" | "hot" | "stuck" | "failures">
+): StateType => ({
+  name: look.name,
+  status: look.status,
+  at: look.at,
+  interval: options.interval,
+  top: options.top,
+  stuckAfter: options.stuckAfter ?? null,
+  keys: look.keys,
+  levels: tally.levels.map((level) => ({ ...level, rate: round(level.rate) })),
+  dispatchers: tally.dispatchers,
+  omittedDispatchers: tally.omitted,
+  hot: look.hot,
+  stuck: look.stuck,
+  failures: look.failures
 })
 
 /**
@@ -167,9 +207,7 @@ export class Surveyor {
     const lists = measures.map((by) => new TopK(options.top, by))
     const stuck = new TopK(options.top, "oldest", true)
     const all = [...lists, stuck]
-    const levels: Array<Level> = []
-    const dispatchers: Array<typeof DispatcherState.Type> = []
-    let omitted = 0
+    const tally = new Tally()
     let keys = 0
     const shownLevels = new WeakMap<Core, ShownLevel>()
     walk(root, { now, stuckAfter: options.stuckAfter, from, record }, (core, depth, parent, rate) => {
@@ -180,57 +218,25 @@ export class Surveyor {
         ? { path: core.path, keys: above.keys }
         : this.below(above, parent!.key, core)
       shownLevels.set(core, shownLevel)
-      const path = shownLevel.path
-      const stats = statsOf(core)
-      const level = (levels[depth] ??= newLevel(depth))
-      addStats(level, stats, core.registry.size, rate, core.options.name)
-      if (dispatchers.length < maxDispatchers) {
-        dispatchers.push({
-          path,
-          name: core.options.name,
-          depth,
-          keys: core.registry.size,
-          live: stats.live,
-          accepted: stats.accepted,
-          rate: round(rate),
-          failures: stats.failures,
-          rejected: stats.rejected
-        })
-      } else {
-        omitted++
-      }
+      tally.add(depth, shownLevel.path, core.options.name, statsOf(core), core.registry.size, rate)
     }, (entry: Entry, core: Core, reading) => {
       keys++
       offer(all, entry, core, reading)
     })
     if (record !== undefined) this.sampler.commit(record)
     this.levels = shownLevels
-    const shown = (sighting: Sighting): typeof KeyState.Type => ({
-      key: this.key(sighting.key),
-      path: shownLevels.get(sighting.core)?.path ?? sighting.core.path,
-      depth: sighting.depth,
-      oldest: sighting.oldest,
-      rate: round(sighting.rate),
-      failures: sighting.failures,
-      restarts: sighting.restarts,
-      stuck: sighting.stuck
-    })
+    const shown = (sighting: Sighting) =>
+      keyState(sighting, this.key(sighting.key), shownLevels.get(sighting.core)?.path ?? sighting.core.path)
     const [depth, oldest, rate, failures] = lists.map((list) => list.sorted().map(shown))
-    return {
+    return stateOf(options, tally, {
       name: root.options.name,
       status: root.state === Running ? "running" : root.state === Stopping ? "stopping" : "stopped",
       at: now,
-      interval: options.interval,
-      top: options.top,
-      stuckAfter: options.stuckAfter ?? null,
       keys,
-      levels: levels.map((level) => ({ ...level, rate: round(level.rate) })),
-      dispatchers,
-      omittedDispatchers: omitted,
       hot: { depth: depth!, oldest: oldest!, rate: rate!, failures: failures! },
       stuck: stuck.sorted().map(shown),
       failures: this.failures.map((failure) => this.shown(failure)).reverse()
-    }
+    })
   }
 
   /**
@@ -320,10 +326,8 @@ export class Surveyor {
       const [depth, oldest, rate, failures] = yield* Effect.forEach(measures, ask)
       const previous = self.lastLook
       const accepted = new Map<string, number>()
-      const levels: Array<Level> = []
-      const dispatchers: Array<typeof DispatcherState.Type> = []
+      const tally = new Tally()
       const displayPaths = new Map<string, string>()
-      let omitted = 0
       let keys = 0
       const visit = (t: Dispatcher.Tree, depth: number, display: string) => {
         displayPaths.set(t.path, display)
@@ -332,22 +336,7 @@ export class Surveyor {
           ? 0
           : ((t.stats.accepted - (previous.accepted.get(t.path) ?? 0)) * 1000) / (now - previous.at)
         keys += t.children.length
-        addStats((levels[depth] ??= newLevel(depth)), t.stats, t.children.length, rate, t.name)
-        if (dispatchers.length < maxDispatchers) {
-          dispatchers.push({
-            path: display,
-            name: t.name,
-            depth,
-            keys: t.children.length,
-            live: t.stats.live,
-            accepted: t.stats.accepted,
-            rate: round(rate),
-            failures: t.stats.failures,
-            rejected: t.stats.rejected
-          })
-        } else {
-          omitted++
-        }
+        tally.add(depth, display, t.name, t.stats, t.children.length, rate)
         for (const child of t.children) {
           if (child.downstream !== undefined) {
             visit(child.downstream, depth + 1, `${display}/${self.key(child.key)}/${child.downstream.name}`)
@@ -356,27 +345,13 @@ export class Surveyor {
       }
       visit(tree, 0, tree.path)
       self.lastLook = { at: now, accepted }
-      const shown = (k: Dispatcher.KeyFigures): typeof KeyState.Type => ({
-        key: self.key(k.key),
-        path: displayPaths.get(k.path) ?? (options.redact === undefined ? k.path : "(redacted)"),
-        depth: k.depth,
-        oldest: k.oldest,
-        rate: round(k.rate),
-        failures: k.failures,
-        restarts: k.restarts,
-        stuck: k.stuck
-      })
-      return {
+      const shown = (k: Dispatcher.KeyFigures) =>
+        keyState(k, self.key(k.key), displayPaths.get(k.path) ?? (options.redact === undefined ? k.path : "(redacted)"))
+      return stateOf(options, tally, {
         name: tree.name,
         status: self.stopped ? "stopped" : "running",
         at: now,
-        interval: options.interval,
-        top: options.top,
-        stuckAfter: options.stuckAfter ?? null,
         keys,
-        levels: levels.map((level) => ({ ...level, rate: round(level.rate) })),
-        dispatchers,
-        omittedDispatchers: omitted,
         hot: {
           depth: depth!.map(shown),
           oldest: oldest!.slice(0, options.top).map(shown),
@@ -385,7 +360,7 @@ export class Surveyor {
         },
         stuck: oldest!.filter((k) => k.stuck).slice(0, options.top).map(shown),
         failures: []
-      } satisfies StateType
+      })
     })
   }
 }
