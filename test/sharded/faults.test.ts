@@ -13,13 +13,10 @@ import { timings } from "./fixture.js"
 import { lives, overlaps, runTwice, showOverlap } from "./support/check.js"
 import { client, warmUp } from "./support/client.js"
 import { harness, harnessOn } from "./support/cluster.js"
-import { byTag, load } from "./support/load.js"
+import { byTag, load, measure } from "./support/load.js"
 import { databaseOn, embeddedServer, freePort } from "./support/postgres.js"
 import { proxy, through } from "./support/proxy.js"
 import { now } from "./tracked.js"
-
-const measure = (what: string, figures: unknown) =>
-  Effect.sync(() => console.log(`[measure] ${what}: ${JSON.stringify(figures)}`))
 
 /** What building a cluster member's layers fails with, and how long it took. */
 const startFails = (options: Sharded.PostgresOptions) =>

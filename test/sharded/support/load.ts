@@ -150,3 +150,7 @@ export const failover = (
     median: times.length === 0 ? NaN : times[Math.floor(times.length / 2)]!
   }
 }
+
+/** Print a figure the tests measure, as a `[measure]` line (the README's failover figures are read from them). */
+export const measure = (what: string, figures: unknown) =>
+  Effect.sync(() => console.log(`[measure] ${what}: ${JSON.stringify(figures)}`))
