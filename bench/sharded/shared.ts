@@ -9,6 +9,7 @@ import * as Entity from "effect/cluster/Entity"
 import type { ShardingConfig } from "effect/cluster/ShardingConfig"
 import * as Rpc from "effect/rpc/Rpc"
 import { Dispatcher, Sharded } from "effect-dispatcher"
+import { timings } from "../../examples/sharded/timings.js"
 
 export type Impl = "raw" | "sharded"
 export type Mode = "volatile" | "persisted"
@@ -43,20 +44,13 @@ export const echo: Dispatcher.Factory<Ping, number> = {
 
 /**
  * Engine settings, the same for every process and both implementations: the
- * tests' timings (they hold on a loaded 2-core machine), over which
+ * example's and the tests' timings (`examples/sharded/timings.ts`: they hold on
+ * a loaded 2-core machine), over which
  * `BENCH_CONFIG` (JSON) may lay others, to find what governs persisted
  * latency (`entityMessagePollInterval`, `entityReplyPollInterval`, ...).
  */
 export const settings: Partial<ShardingConfig["Service"]> = {
-  shardsPerGroup: 60,
-  shardLockRefreshInterval: "2 seconds",
-  shardLockExpiration: "9 seconds",
-  refreshAssignmentsInterval: "500 millis",
-  entityMessagePollInterval: "500 millis",
-  entityReplyPollInterval: "50 millis",
-  sendRetryInterval: "50 millis",
-  entityTerminationTimeout: "5 seconds",
-  runnerHealthCheckInterval: "5 seconds",
+  ...timings,
   ...(process.env["BENCH_CONFIG"] === undefined ? {} : JSON.parse(process.env["BENCH_CONFIG"]))
 }
 

@@ -3,7 +3,6 @@
  * the wire, and the key), the children's factory, and the engine timings.
  */
 import { Cause, Effect, Exit, Schema } from "effect"
-import type { ShardingConfig } from "effect/cluster/ShardingConfig"
 import { Dispatcher, Sharded } from "effect-dispatcher"
 
 /** A deposit to an account: the account is the key. */
@@ -38,23 +37,7 @@ export const accounts = (runner: string): Dispatcher.Factory<Deposit, Balance> =
   }
 })
 
-/**
- * The engine timings of every process: short enough for a run of a minute,
- * long enough to hold on a loaded 2-core machine (a lock refreshed every 2 s,
- * expiring after 9 s). Failover after a runner's SIGKILL is bounded by the
- * expiry; production keeps the engine's defaults (35 s) or picks its own.
- */
-export const timings: Partial<ShardingConfig["Service"]> = {
-  shardsPerGroup: 60,
-  shardLockRefreshInterval: "2 seconds",
-  shardLockExpiration: "9 seconds",
-  refreshAssignmentsInterval: "500 millis",
-  entityMessagePollInterval: "500 millis",
-  entityReplyPollInterval: "50 millis",
-  sendRetryInterval: "50 millis",
-  entityTerminationTimeout: "5 seconds",
-  runnerHealthCheckInterval: "5 seconds"
-}
+export { timings } from "./timings.js"
 
 /** An environment variable the orchestrator sets. */
 export const env = (name: string): string => {

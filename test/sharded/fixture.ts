@@ -5,6 +5,7 @@
  */
 import { Effect, Option, Schedule, Schema } from "effect"
 import type { ShardingConfig } from "effect/cluster/ShardingConfig"
+import { timings as exampleTimings } from "../../examples/sharded/timings.js"
 import { Dispatcher, Sharded } from "../../src/index.js"
 
 export class Job extends Schema.Class<Job>("Job")({
@@ -93,28 +94,11 @@ export const runnerOptions: Sharded.RunnerOptions = {
 }
 
 /**
- * Engine timings for tests: every process of a test's cluster uses these.
- * Short enough for tests to start in seconds, long enough to hold on a loaded
- * 2-core machine (the issue measured a 1 s lock refresh timing out under load,
- * after which the runner gave up all its shards): the lock is refreshed every
- * 2 s (a third of the expiry, as the engine does) with 9 s before it expires,
- * so a refresh may take several seconds before anything is lost.
- *
- * - `shardsPerGroup: 60`: fewer locks to take at start than the default 300.
- * - `refreshAssignmentsInterval: 500 ms`: runners see each other quickly.
- * - `entityMessagePollInterval: 500 ms`, `entityReplyPollInterval: 50 ms`:
- *   persisted requests and replies are found quickly.
- * - `sendRetryInterval: 50 ms`: a call for a shard not yet assigned retries soon.
+ * Engine timings for tests, every process of a test's cluster: the example's
+ * (`examples/sharded/timings.ts`, which says why each), and a start that may
+ * take 10 s to register an entity on a loaded machine.
  */
 export const timings: Partial<ShardingConfig["Service"]> = {
-  shardsPerGroup: 60,
-  shardLockRefreshInterval: "2 seconds",
-  shardLockExpiration: "9 seconds",
-  refreshAssignmentsInterval: "500 millis",
-  entityMessagePollInterval: "500 millis",
-  entityReplyPollInterval: "50 millis",
-  sendRetryInterval: "50 millis",
-  entityTerminationTimeout: "5 seconds",
-  entityRegistrationTimeout: "10 seconds",
-  runnerHealthCheckInterval: "5 seconds"
+  ...exampleTimings,
+  entityRegistrationTimeout: "10 seconds"
 }
