@@ -51,6 +51,12 @@ export class Lease {
     return at !== undefined && now < at + this.validFor
   }
 
+  /** Does the lease on any shard hold at `now`? */
+  holdsAny(now: number): boolean {
+    for (const at of this.confirmed.values()) if (now < at + this.validFor) return true
+    return false
+  }
+
   /** Until when (Clock millis) the shard's lease holds; `-Infinity` when there is none. */
   until(shard: string): number {
     const at = this.confirmed.get(shard)

@@ -74,13 +74,20 @@ export const configFor = (options: Options): ShardingConfig.ShardingConfig["Serv
   }
 }
 
-/** The engine's runner storage, confirming this runner's lease on every lock it reports. */
-const leasedRunnerStorage = (lease: Lease) =>
+/**
+ * The engine's runner storage, confirming this runner's lease on every lock it
+ * reports, and keeping a stopping runner in the membership until it has
+ * released its locks.
+ *
+ * @internal
+ */
+export const leasedRunnerStorage = (lease: Lease) =>
   Layer.effect(
     RunnerStorage.RunnerStorage,
     Effect.gen(function*() {
       const inner = yield* RunnerStorage.RunnerStorage
       const clock = yield* Clock.Clock
+      let unregisterAfterRelease: RunnerAddress.RunnerAddress | undefined = undefined
       return RunnerStorage.RunnerStorage.of({
         ...inner,
         acquire: (address, shardIds) => {
@@ -98,7 +105,22 @@ const leasedRunnerStorage = (lease: Lease) =>
             }))
         },
         release: (address, shardId) => Effect.andThen(Effect.sync(() => lease.drop(shardId)), inner.release(address, shardId)),
-        releaseAll: (address) => Effect.andThen(Effect.sync(() => lease.dropAll()), inner.releaseAll(address))
+        releaseAll: (address) =>
+          Effect.andThen(Effect.sync(() => lease.dropAll()), inner.releaseAll(address)).pipe(
+            Effect.ensuring(Effect.suspend(() => {
+              const pending = unregisterAfterRelease
+              unregisterAfterRelease = undefined
+              return pending === undefined ? Effect.void : Effect.ignore(inner.unregister(pending))
+            }))
+          ),
+        // A runner that still holds shards leaves the membership once it has released them: the
+        // engine's stop unregisters first, and a runner that then saw it gone tried to take shards
+        // still held here, failed, and tried again only a second later (SIGTERM failover 1.2 s).
+        // One whose locks may have expired (the engine unregisters it for that) leaves at once.
+        unregister: (address) =>
+          lease.holdsAny(clock.currentTimeMillisUnsafe())
+            ? Effect.sync(() => void (unregisterAfterRelease = address))
+            : inner.unregister(address)
       })
     })
   )
