@@ -5,7 +5,8 @@
  *
  * - `RunnerStorage`: every lock acquisition and refresh confirms this runner's
  *   lease on the shards it returns (see `lease.ts`); a refresh that does not
- *   return a shard, and a release, end its lease at once.
+ *   return a shard, and a release, end its lease at once. A runner that still
+ *   holds a lease leaves the membership only once its locks are released.
  * - `Runners`: every attempt to deliver a volatile request reports to the
  *   call's probe (see `probe.ts`), so a caller with no runner for its key is
  *   answered `Unavailable` within a bound; and a volatile request whose runner
