@@ -14,6 +14,7 @@
  *
  *   npm run bench:sharded                                   # 64 callers, 10,000 keys, 10 s per setup; writes bench/results/sharded.md
  *   npm run bench:sharded -- --quick                        # a smoke run: tiny load, prints only
+ *   npm run bench:sharded -- --reps 3                       # each raw/Sharded pair 3 times, alternating; medians
  *   npm run bench:sharded -- --only sharded --modes persisted --config '{"entityMessagePollInterval":"100 millis"}'
  *
  * PostgreSQL: DATABASE_URL, else 127.0.0.1:5432, else a throwaway
@@ -41,6 +42,7 @@ const only = arg("--only")?.split(",") ?? ["raw", "sharded", "inprocess"]
 const modes = arg("--modes")?.split(",") ?? ["volatile", "persisted"]
 const runnerCounts = (arg("--runners") ?? "1,2").split(",").map(Number)
 const config = arg("--config")
+const reps = Number(arg("--reps") ?? 1)
 
 interface Setup {
   readonly impl: "raw" | "sharded" | "inprocess"
@@ -58,10 +60,13 @@ interface Figures {
   readonly elapsed: number
 }
 
+// each pair of raw and Sharded runs `--reps` times, alternating: the machine's drift hits both alike
 const setups: Array<Setup> = []
 for (const mode of modes) {
   for (const runners of runnerCounts) {
-    for (const impl of ["raw", "sharded"] as const) if (only.includes(impl)) setups.push({ impl, mode, runners })
+    for (let rep = 0; rep < reps; rep++) {
+      for (const impl of ["raw", "sharded"] as const) if (only.includes(impl)) setups.push({ impl, mode, runners })
+    }
   }
 }
 if (only.includes("inprocess")) setups.push({ impl: "inprocess", mode: "in-process", runners: 0 })
@@ -81,7 +86,13 @@ const start = (script: string, env: Record<string, string>): Effect.Effect<Proc,
     const child = yield* Effect.acquireRelease(
       Effect.sync(() =>
         ChildProcess.spawn(process.execPath, ["--import", "tsx", Path.join(here, script)], {
-          env: { ...process.env, ...env, ...(config === undefined ? {} : { BENCH_CONFIG: config }) },
+          // effect-dispatcher from its built dist, as users run it (see ./tsconfig.json)
+          env: {
+            ...process.env,
+            ...env,
+            TSX_TSCONFIG_PATH: Path.join(here, "tsconfig.json"),
+            ...(config === undefined ? {} : { BENCH_CONFIG: config })
+          },
           stdio: ["pipe", "pipe", "pipe"]
         })
       ),
@@ -166,12 +177,43 @@ const measure = (admin: string, setup: Setup) =>
     return { setup, figures, runnerCpu }
   }).pipe(Effect.scoped)
 
+type Row = Effect.Success<ReturnType<typeof measure>>
+
+/** One row per setup: with `--reps`, each figure is the median of its repetitions. */
+const medians = (rows: ReadonlyArray<Row>): Array<Row> => {
+  const groups = new Map<string, Array<Row>>()
+  for (const row of rows) {
+    const key = `${row.setup.impl}/${row.setup.mode}/${row.setup.runners}`
+    groups.set(key, [...(groups.get(key) ?? []), row])
+  }
+  const median = (values: ReadonlyArray<number>) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
+  return [...groups.values()].map((group) => {
+    // per-call CPU is the median of the per-call figures, so it is kept as a rate here
+    const f = (pick: (f: Figures) => number) => median(group.map((r) => pick(r.figures)))
+    const calls = f((x) => x.calls)
+    return {
+      setup: group[0]!.setup,
+      figures: {
+        calls,
+        perSecond: f((x) => x.perSecond),
+        p50: f((x) => x.p50),
+        p99: f((x) => x.p99),
+        failures: f((x) => x.failures),
+        cpuSeconds: (calls * f((x) => x.cpuSeconds / Math.max(1, x.calls))),
+        elapsed: f((x) => x.elapsed)
+      },
+      runnerCpu: group[0]!.runnerCpu.map((_, i) => calls * median(group.map((r) => r.runnerCpu[i]! / Math.max(1, r.figures.calls))))
+    }
+  })
+}
+
 const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits }) : "n/a")
 
 const program = Effect.gen(function*() {
   const { url: admin, described: which } = yield* server
   const info = `${Os.cpus().length} cores (${Os.cpus()[0]?.model ?? "?"}), Node ${process.version}, PostgreSQL: ${which}; ` +
     `${callers} callers over ${keys.toLocaleString("en-US")} keys, ${warmup} s warm-up, ${seconds} s measured` +
+    (reps > 1 ? `; raw and Sharded alternating, ${reps} runs each, medians` : "") +
     (config === undefined ? "" : `; settings ${config}`)
   console.log(`sharded benchmark: ${info}`)
   const rows: Array<Effect.Success<ReturnType<typeof measure>>> = []
@@ -186,7 +228,7 @@ const program = Effect.gen(function*() {
   }
   const header = "| setup | delivery | runners | calls/s | p50 ms | p99 ms | failures | client CPU s / 1,000 calls | CPU s / 1,000 calls per runner |\n" +
     "|---|---|---:|---:|---:|---:|---:|---:|---|"
-  const lines = rows.map(({ figures: f, runnerCpu, setup }) => {
+  const lines = medians(rows).map(({ figures: f, runnerCpu, setup }) => {
     const per1k = (cpu: number) => fmt((1000 * cpu) / Math.max(1, f.calls), 3)
     return `| ${setup.impl === "raw" ? "raw effect/cluster Entity" : setup.impl === "sharded" ? "Sharded" : "in-process Dispatcher"} | ${setup.mode} | ${setup.runners} | ${
       fmt(f.perSecond)
@@ -194,8 +236,8 @@ const program = Effect.gen(function*() {
   })
   const ratios = modes.flatMap((mode) =>
     runnerCounts.flatMap((runners) => {
-      const raw = rows.find((r) => r.setup.impl === "raw" && r.setup.mode === mode && r.setup.runners === runners)
-      const sharded = rows.find((r) => r.setup.impl === "sharded" && r.setup.mode === mode && r.setup.runners === runners)
+      const raw = medians(rows).find((r) => r.setup.impl === "raw" && r.setup.mode === mode && r.setup.runners === runners)
+      const sharded = medians(rows).find((r) => r.setup.impl === "sharded" && r.setup.mode === mode && r.setup.runners === runners)
       if (raw === undefined || sharded === undefined) return []
       return [`- ${mode}, ${runners} runner${runners > 1 ? "s" : ""}: Sharded / raw calls/s ${
         fmt(sharded.figures.perSecond / raw.figures.perSecond, 2)
