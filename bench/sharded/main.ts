@@ -179,30 +179,39 @@ const measure = (admin: string, setup: Setup) =>
 
 type Row = Effect.Success<ReturnType<typeof measure>>
 
-/** One row per setup: with `--reps`, each figure is the median of its repetitions. */
-const medians = (rows: ReadonlyArray<Row>): Array<Row> => {
+/** A setup's figures as the report gives them, CPU per call. */
+interface Summary {
+  readonly setup: Setup
+  readonly perSecond: number
+  readonly p50: number
+  readonly p99: number
+  readonly failures: number
+  readonly clientCpu: number
+  readonly runnerCpu: ReadonlyArray<number>
+}
+
+const perCall = (cpu: number, calls: number) => cpu / Math.max(1, calls)
+const median = (values: ReadonlyArray<number>) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
+
+/** One summary per setup: with `--reps`, each figure is the median of its repetitions. */
+const summaries = (rows: ReadonlyArray<Row>): Array<Summary> => {
   const groups = new Map<string, Array<Row>>()
   for (const row of rows) {
     const key = `${row.setup.impl}/${row.setup.mode}/${row.setup.runners}`
-    groups.set(key, [...(groups.get(key) ?? []), row])
+    const group = groups.get(key)
+    if (group === undefined) groups.set(key, [row])
+    else group.push(row)
   }
-  const median = (values: ReadonlyArray<number>) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
   return [...groups.values()].map((group) => {
-    // per-call CPU is the median of the per-call figures, so it is kept as a rate here
-    const f = (pick: (f: Figures) => number) => median(group.map((r) => pick(r.figures)))
-    const calls = f((x) => x.calls)
+    const of = (pick: (row: Row) => number) => median(group.map(pick))
     return {
       setup: group[0]!.setup,
-      figures: {
-        calls,
-        perSecond: f((x) => x.perSecond),
-        p50: f((x) => x.p50),
-        p99: f((x) => x.p99),
-        failures: f((x) => x.failures),
-        cpuSeconds: (calls * f((x) => x.cpuSeconds / Math.max(1, x.calls))),
-        elapsed: f((x) => x.elapsed)
-      },
-      runnerCpu: group[0]!.runnerCpu.map((_, i) => calls * median(group.map((r) => r.runnerCpu[i]! / Math.max(1, r.figures.calls))))
+      perSecond: of((r) => r.figures.perSecond),
+      p50: of((r) => r.figures.p50),
+      p99: of((r) => r.figures.p99),
+      failures: of((r) => r.figures.failures),
+      clientCpu: of((r) => perCall(r.figures.cpuSeconds, r.figures.calls)),
+      runnerCpu: group[0]!.runnerCpu.map((_, i) => of((r) => perCall(r.runnerCpu[i]!, r.figures.calls)))
     }
   })
 }
@@ -216,7 +225,7 @@ const program = Effect.gen(function*() {
     (reps > 1 ? `; raw and Sharded alternating, ${reps} runs each, medians` : "") +
     (config === undefined ? "" : `; settings ${config}`)
   console.log(`sharded benchmark: ${info}`)
-  const rows: Array<Effect.Success<ReturnType<typeof measure>>> = []
+  const rows: Array<Row> = []
   for (const setup of setups) {
     const row = yield* measure(admin, setup)
     rows.push(row)
@@ -228,20 +237,23 @@ const program = Effect.gen(function*() {
   }
   const header = "| setup | delivery | runners | calls/s | p50 ms | p99 ms | failures | client CPU s / 1,000 calls | CPU s / 1,000 calls per runner |\n" +
     "|---|---|---:|---:|---:|---:|---:|---:|---|"
-  const lines = medians(rows).map(({ figures: f, runnerCpu, setup }) => {
-    const per1k = (cpu: number) => fmt((1000 * cpu) / Math.max(1, f.calls), 3)
+  const table = summaries(rows)
+  const lines = table.map(({ clientCpu, failures, p50, p99, perSecond, runnerCpu, setup }) => {
+    const per1k = (cpu: number) => fmt(1000 * cpu, 3)
     return `| ${setup.impl === "raw" ? "raw effect/cluster Entity" : setup.impl === "sharded" ? "Sharded" : "in-process Dispatcher"} | ${setup.mode} | ${setup.runners} | ${
-      fmt(f.perSecond)
-    } | ${fmt(f.p50, 1)} | ${fmt(f.p99, 1)} | ${f.failures} | ${per1k(f.cpuSeconds)} | ${runnerCpu.map(per1k).join(", ") || "-"} |`
+      fmt(perSecond)
+    } | ${fmt(p50, 1)} | ${fmt(p99, 1)} | ${failures} | ${per1k(clientCpu)} | ${runnerCpu.map(per1k).join(", ") || "-"} |`
   })
   const ratios = modes.flatMap((mode) =>
     runnerCounts.flatMap((runners) => {
-      const raw = medians(rows).find((r) => r.setup.impl === "raw" && r.setup.mode === mode && r.setup.runners === runners)
-      const sharded = medians(rows).find((r) => r.setup.impl === "sharded" && r.setup.mode === mode && r.setup.runners === runners)
+      const of = (impl: Setup["impl"]) =>
+        table.find((r) => r.setup.impl === impl && r.setup.mode === mode && r.setup.runners === runners)
+      const raw = of("raw")
+      const sharded = of("sharded")
       if (raw === undefined || sharded === undefined) return []
       return [`- ${mode}, ${runners} runner${runners > 1 ? "s" : ""}: Sharded / raw calls/s ${
-        fmt(sharded.figures.perSecond / raw.figures.perSecond, 2)
-      } (target >= 0.9), p99 ${fmt(sharded.figures.p99 / raw.figures.p99, 2)} (target <= 1.1)`]
+        fmt(sharded.perSecond / raw.perSecond, 2)
+      } (target >= 0.9), p99 ${fmt(sharded.p99 / raw.p99, 2)} (target <= 1.1)`]
     })
   )
   const report = `# Sharded benchmark\n\n${info}\n\n${header}\n${lines.join("\n")}\n\n${ratios.join("\n")}\n`
