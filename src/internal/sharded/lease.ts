@@ -26,6 +26,12 @@ export class Lease {
   private readonly confirmed = new Map<string, number>()
   /** how long after a confirmation the lease holds */
   readonly validFor: number
+  /**
+   * Bumped whenever a shard's lease ends or shortens: a reader that cached
+   * `until` (`Held`) reads it again then; a confirmation that extends it
+   * needs no bump (the cached, earlier end is only conservative).
+   */
+  version = 0
 
   constructor(readonly expirationMillis: number) {
     this.validFor = Math.floor(expirationMillis * leaseShare)
@@ -33,16 +39,22 @@ export class Lease {
 
   /** These shards were confirmed by a storage call that started at `startedAt`. */
   confirm(shards: Iterable<{ toString(): string }>, startedAt: number): void {
-    for (const shard of shards) this.confirmed.set(shard.toString(), startedAt)
+    for (const shard of shards) {
+      const id = shard.toString()
+      const before = this.confirmed.get(id)
+      if (before !== undefined && startedAt < before) this.version++
+      this.confirmed.set(id, startedAt)
+    }
   }
 
   /** The shard was released, or a refresh did not return it: no lease from now on. */
   drop(shard: { toString(): string }): void {
-    this.confirmed.delete(shard.toString())
+    if (this.confirmed.delete(shard.toString())) this.version++
   }
 
   dropAll(): void {
     this.confirmed.clear()
+    this.version++
   }
 
   /** Does this runner's lease on the shard still hold at `now`? */
@@ -61,6 +73,28 @@ export class Lease {
   until(shard: string): number {
     const at = this.confirmed.get(shard)
     return at === undefined ? -Infinity : at + this.validFor
+  }
+}
+
+/**
+ * One shard's lease as a hot path reads it: the end of the lease is cached and
+ * read again only once it has passed or the lease changed (`Lease.version`),
+ * so a request checks two numbers, not the lease's table.
+ *
+ * @internal
+ */
+export class Held {
+  private until = -Infinity
+  private version = -1
+
+  constructor(readonly lease: Lease, readonly shard: string) {}
+
+  /** Does the lease on the shard hold at `now`? */
+  at(now: number): boolean {
+    if (now < this.until && this.version === this.lease.version) return true
+    this.version = this.lease.version
+    this.until = this.lease.until(this.shard)
+    return now < this.until
   }
 }
 

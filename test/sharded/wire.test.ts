@@ -1,0 +1,98 @@
+/**
+ * What crosses the engine's wire, in one process on the engine's in-memory
+ * test cluster (`TestRunner`, which serializes every message as a remote one
+ * would be): the request, the answer and the user's error cross as JSON text
+ * encoded by the entity's Schemas. `undefined` crosses where the Schema has
+ * it; values JSON cannot carry (a bigint or a cycle under `Schema.Unknown`)
+ * are a typed `SchemaMismatch` naming the side, never a defect or a hang.
+ */
+import { assert, layer } from "@effect/vitest"
+import { Cause, Context, Duration, Effect, Exit, Layer, Option, Schema } from "effect"
+import * as TestRunner from "effect/cluster/TestRunner"
+import { Dispatcher, Sharded } from "../../src/index.js"
+
+const Ask = Schema.Struct({ key: Schema.String, give: Schema.String, extra: Schema.optional(Schema.Unknown) })
+type Ask = typeof Ask.Type
+
+class Refused extends Schema.TaggedError<Refused>()("Refused", { why: Schema.String }) {}
+
+const Wire = Sharded.entity("Wire", {
+  request: Ask,
+  // undefined is an answer of its own: Schema.Unknown's JSON codec accepts only JSON values
+  success: Schema.Union([Schema.Undefined, Schema.Unknown]),
+  error: Refused,
+  keyOf: (ask) => ask.key
+})
+
+class Handle extends Context.Service<Handle, Dispatcher.Dispatcher<Ask, unknown, Refused>>()(
+  "test/sharded/wire/Handle"
+) {}
+
+const cyclic = (): unknown => {
+  const value: Record<string, unknown> = {}
+  value["self"] = value
+  return value
+}
+
+const answers: Record<string, () => Effect.Effect<unknown, Refused>> = {
+  nothing: () => Effect.succeed(undefined),
+  nested: () => Effect.succeed({ list: [1, "two", null, { three: true }], text: "ü 🚀 \"quoted\"\n" }),
+  bigint: () => Effect.succeed({ n: 1n }),
+  cycle: () => Effect.succeed(cyclic()),
+  refuse: () => Effect.fail(new Refused({ why: "said no" }))
+}
+
+const factory: Dispatcher.Factory<Ask, unknown, Refused> = {
+  keyOf: (ask) => ask.key,
+  spawn: Dispatcher.serveWith((ask) => answers[ask.give]!())
+}
+
+const Cluster = Layer.mergeAll(Sharded.runner(Wire, factory), Sharded.layer(Handle, Wire)).pipe(
+  Layer.provideMerge(TestRunner.layer)
+)
+
+const errorOf = <A, E>(exit: Exit.Exit<A, E>): E | undefined =>
+  exit._tag === "Failure" ? Option.getOrUndefined(Cause.findErrorOption(exit.cause)) : undefined
+
+const call = (ask: Ask) =>
+  Effect.gen(function*() {
+    const handle = yield* Handle
+    return yield* Effect.exit(Dispatcher.call(handle, ask))
+  }).pipe(Effect.timeout("10 seconds"))
+
+layer(Cluster, { timeout: Duration.seconds(30), excludeTestServices: true })("the wire between caller and runner", (it) => {
+  it.effect("requests, answers and the user's errors cross as JSON text, undefined and unicode included", () =>
+    Effect.gen(function*() {
+      assert.deepStrictEqual(yield* call({ key: "w1", give: "nothing" }), Exit.succeed(undefined))
+      assert.deepStrictEqual(
+        yield* call({ key: "w1", give: "nested", extra: { a: [1, 2] } }),
+        Exit.succeed({ list: [1, "two", null, { three: true }], text: "ü 🚀 \"quoted\"\n" })
+      )
+      const refused = errorOf(yield* call({ key: "w1", give: "refuse" }))
+      assert.instanceOf(refused, Refused)
+      assert.strictEqual(refused.why, "said no")
+    }))
+
+  it.effect("a request JSON cannot carry is a SchemaMismatch at the caller, not sent", () =>
+    Effect.gen(function*() {
+      for (const extra of [{ n: 1n }, cyclic()]) {
+        const error = errorOf(yield* call({ key: "w2", give: "nothing", extra }))
+        assert.instanceOf(error, Dispatcher.SchemaMismatch)
+        assert.strictEqual(error.side, "request")
+        assert.include(error.what, "the request did not encode at the caller")
+      }
+      // the key goes on
+      assert.deepStrictEqual(yield* call({ key: "w2", give: "nothing" }), Exit.succeed(undefined))
+    }))
+
+  it.effect("an answer JSON cannot carry is a SchemaMismatch from the runner, which goes on", () =>
+    Effect.gen(function*() {
+      for (const give of ["bigint", "cycle"]) {
+        const error = errorOf(yield* call({ key: "w3", give }))
+        assert.instanceOf(error, Dispatcher.SchemaMismatch)
+        assert.strictEqual(error.side, "answer")
+        assert.include(error.what, "the answer did not encode on the runner")
+      }
+      assert.deepStrictEqual(yield* call({ key: "w3", give: "nothing" }), Exit.succeed(undefined))
+    }))
+})
