@@ -7,7 +7,7 @@
  * are a typed `SchemaMismatch` naming the side, never a defect or a hang.
  */
 import { assert, layer } from "@effect/vitest"
-import { Cause, Context, Duration, Effect, Exit, Layer, Option, Schema } from "effect"
+import { Cause, Context, Duration, Effect, Exit, Layer, Option, Schema, Tracer } from "effect"
 import * as TestRunner from "effect/cluster/TestRunner"
 import { Dispatcher, Sharded } from "../../src/index.js"
 
@@ -94,5 +94,27 @@ layer(Cluster, { timeout: Duration.seconds(30), excludeTestServices: true })("th
         assert.include(error.what, "the answer did not encode on the runner")
       }
       assert.deepStrictEqual(yield* call({ key: "w3", give: "nothing" }), Exit.succeed(undefined))
+    }))
+
+  it.effect("a call is one client span, Sharded.call with the key, parent of the runner's span for it", () =>
+    Effect.gen(function*() {
+      const spans: Array<Tracer.Span> = []
+      const tracer = Tracer.make({
+        span(options) {
+          const span = Tracer.nativeTracer.span(options)
+          spans.push(span)
+          return span
+        }
+      })
+      const exit = yield* call({ key: "w4", give: "nothing" }).pipe(Effect.provideService(Tracer.Tracer, tracer))
+      assert.deepStrictEqual(exit, Exit.succeed(undefined))
+      const clients = spans.filter((span) => span.kind === "client")
+      assert.deepStrictEqual(clients.map((span) => [span.name, span.attributes.get("dispatcher.key")]), [
+        ["Sharded.call", "w4"]
+      ])
+      // the engine makes no client span of its own, and carries the caller's to the runner
+      const parentOf = (span: Tracer.Span) => Option.getOrUndefined(span.parent)
+      const served = spans.filter((span) => parentOf(span)?.spanId === clients[0]!.spanId)
+      assert.isAbove(served.length, 0, spans.map((span) => `${span.kind} ${span.name}`).join(", "))
     }))
 })

@@ -72,7 +72,7 @@ export const engineEntity = (entity: EntityImpl<any, any, any>): EngineEntity =>
     payload: Schema.String,
     success: Schema.String,
     error: Schema.Union([TooManyRequests, Unavailable, RequestTimeout, ChildFailed, SchemaMismatch, UserError])
-  })
+  }).annotate(Rpc.TracingEnabled, "server") // the caller's span is `Sharded.call`, which the engine propagates
   const made = ClusterEntity.make(entity.name, [entity.persisted ? rpc.annotate(ClusterSchema.Persisted, true) : rpc])
   entity.engine = made
   return made
