@@ -15,6 +15,7 @@
  *   npm run bench:sharded                                   # 64 callers, 10,000 keys, 10 s per setup; writes bench/results/sharded.md
  *   npm run bench:sharded -- --quick                        # a smoke run: tiny load, prints only
  *   npm run bench:sharded -- --reps 3                       # each raw/Sharded pair 3 times, alternating; medians
+ *   npm run bench:sharded -- --turns 8 --warmup 1 --seconds 3   # both stacks up, their clients taking 8 turns each; medians
  *   npm run bench:sharded -- --only sharded --modes persisted --config '{"entityMessagePollInterval":"100 millis"}'
  *
  * PostgreSQL: DATABASE_URL, else 127.0.0.1:5432, else a throwaway
@@ -22,7 +23,8 @@
  *
  * BENCH_NODE_ARGS (space-separated) go to every client and runner process's
  * node, for profiling: `BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof"`
- * (Node refuses `--cpu-prof` in NODE_OPTIONS).
+ * (Node refuses `--cpu-prof` in NODE_OPTIONS). BENCH_LOG_DIR keeps each
+ * process's output in a file there (`--trace-gc-nvp`, say).
  */
 import { Effect, type Scope } from "effect"
 import * as ChildProcess from "node:child_process"
@@ -39,6 +41,7 @@ const arg = (name: string): string | undefined => {
 }
 const quick = process.argv.includes("--quick")
 const nodeArgs = (process.env["BENCH_NODE_ARGS"] ?? "").split(" ").filter((a) => a !== "")
+const logDir = process.env["BENCH_LOG_DIR"]
 const callers = Number(arg("--callers") ?? (quick ? 8 : 64))
 const keys = Number(arg("--keys") ?? (quick ? 200 : 10_000))
 const seconds = Number(arg("--seconds") ?? (quick ? 2 : 10))
@@ -48,6 +51,8 @@ const modes = arg("--modes")?.split(",") ?? ["volatile", "persisted"]
 const runnerCounts = (arg("--runners") ?? "1,2").split(",").map(Number)
 const config = arg("--config")
 const reps = Number(arg("--reps") ?? 1)
+// turns need both stacks: with one of raw and Sharded alone, each setup runs by itself
+const turns = only.includes("raw") && only.includes("sharded") ? Number(arg("--turns") ?? 0) : 0
 
 interface Setup {
   readonly impl: "raw" | "sharded" | "inprocess"
@@ -82,8 +87,8 @@ if (only.includes("inprocess")) setups.push({ impl: "inprocess", mode: "in-proce
 
 interface Proc {
   readonly child: ChildProcess.ChildProcess
-  /** resolves at the first line starting with `prefix` (its rest) */
-  readonly line: (prefix: string) => Effect.Effect<string, Error>
+  /** resolves at the `nth` (from 1; the first by default) line starting with `prefix` (its rest) */
+  readonly line: (prefix: string, nth?: number) => Effect.Effect<string, Error>
 }
 
 const start = (script: string, env: Record<string, string>): Effect.Effect<Proc, never, Scope.Scope> =>
@@ -113,19 +118,27 @@ const start = (script: string, env: Record<string, string>): Effect.Effect<Proc,
       }
     )
     let output = ""
-    const waiters: Array<{ prefix: string; resolve: (rest: string) => void }> = []
+    const waiters: Array<{ prefix: string; nth: number; resolve: (rest: string) => void }> = []
     const scan = () => {
+      const seen = new Map<string, number>()
       for (const line of output.split("\n")) {
-        for (const w of [...waiters]) {
-          if (line.startsWith(w.prefix)) {
+        for (const prefix of new Set(waiters.map((w) => w.prefix))) {
+          if (!line.startsWith(prefix)) continue
+          const count = (seen.get(prefix) ?? 0) + 1
+          seen.set(prefix, count)
+          for (const w of waiters.filter((w) => w.prefix === prefix && w.nth === count)) {
             waiters.splice(waiters.indexOf(w), 1)
-            w.resolve(line.slice(w.prefix.length).trim())
+            w.resolve(line.slice(prefix.length).trim())
           }
         }
       }
     }
+    const log = logDir === undefined
+      ? undefined
+      : Fs.createWriteStream(Path.join(logDir, `${script.replace(/\.ts$/, "")}-${env["IMPL"]}-${child.pid}.log`))
     child.stdout!.on("data", (chunk: Buffer) => {
       output += chunk.toString()
+      log?.write(chunk)
       scan()
     })
     child.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString()))
@@ -134,11 +147,11 @@ const start = (script: string, env: Record<string, string>): Effect.Effect<Proc,
     )
     return {
       child,
-      line: (prefix) =>
+      line: (prefix, nth) =>
         Effect.tryPromise({
           try: () =>
             Promise.race([new Promise<string>((resolve) => {
-              waiters.push({ prefix, resolve })
+              waiters.push({ prefix, nth: nth ?? 1, resolve })
               scan()
             }), exited]),
           catch: (e) => e as Error
@@ -160,7 +173,12 @@ const cpuOf = (pid: number): number => {
 // The run
 // -----------------------------------------------------------------------------
 
-const measure = (admin: string, setup: Setup) =>
+/**
+ * One setup's processes: a fresh database, its runners and its client. With
+ * `turns`, the client waits for turns (`TURNS=1`) and `window(n)` runs its
+ * n-th; without, it runs one window at once.
+ */
+const stack = (admin: string, setup: Setup, turns: boolean) =>
   Effect.gen(function*() {
     const url = setup.impl === "inprocess" ? "" : (yield* freshDatabase(admin, "ed_bench")).url
     const runners = yield* Effect.forEach(Array.from({ length: setup.runners }), () =>
@@ -182,14 +200,26 @@ const measure = (admin: string, setup: Setup) =>
       CALLERS: String(callers),
       KEYS: String(keys),
       SECONDS: String(seconds),
-      WARMUP: String(warmup)
+      WARMUP: String(warmup),
+      ...(turns ? { TURNS: "1" } : {})
     })
-    yield* client.line("START").pipe(Effect.timeout("180 seconds"))
-    const before = runners.map((r) => cpuOf(r.child.pid!))
-    const figures = JSON.parse(yield* client.line("RESULT").pipe(Effect.timeout(`${seconds + 60} seconds`))) as Figures
-    const runnerCpu = runners.map((r, i) => cpuOf(r.child.pid!) - before[i]!)
-    return { setup, figures, runnerCpu }
-  }).pipe(Effect.scoped)
+    if (turns) yield* client.line("READY").pipe(Effect.timeout("180 seconds"))
+    const window = (n: number) =>
+      Effect.gen(function*() {
+        if (turns) client.child.stdin!.write("RUN\n")
+        yield* client.line("START", n).pipe(Effect.timeout("180 seconds"))
+        const before = runners.map((r) => cpuOf(r.child.pid!))
+        const figures = JSON.parse(
+          yield* client.line("RESULT", n).pipe(Effect.timeout(`${seconds + 60} seconds`))
+        ) as Figures
+        const runnerCpu = runners.map((r, i) => cpuOf(r.child.pid!) - before[i]!)
+        return { setup, figures, runnerCpu }
+      })
+    return { window }
+  })
+
+const measure = (admin: string, setup: Setup) =>
+  Effect.flatMap(stack(admin, setup, false), (s) => s.window(1)).pipe(Effect.scoped)
 
 type Row = Effect.Success<ReturnType<typeof measure>>
 
@@ -236,18 +266,43 @@ const program = Effect.gen(function*() {
   const { url: admin, described: which } = yield* server
   const info = `${Os.cpus().length} cores (${Os.cpus()[0]?.model ?? "?"}), Node ${process.version}, PostgreSQL: ${which}; ` +
     `${callers} callers over ${keys.toLocaleString("en-US")} keys, ${warmup} s warm-up, ${seconds} s measured` +
-    (reps > 1 ? `; raw and Sharded alternating, ${reps} runs each, medians` : "") +
+    (turns > 0
+      ? `; raw and Sharded side by side, both up, taking ${turns} turns each (${warmup} s unmeasured + ${seconds} s measured a turn), medians`
+      : reps > 1
+      ? `; raw and Sharded alternating, ${reps} runs each, medians`
+      : "") +
     (config === undefined ? "" : `; settings ${config}`)
   console.log(`sharded benchmark: ${info}`)
   const rows: Array<Row> = []
-  for (const setup of setups) {
-    const row = yield* measure(admin, setup)
-    rows.push(row)
+  const print = (row: Row) => {
     const f = row.figures
     console.log(
-      `  ${setup.impl.padEnd(9)} ${setup.mode.padEnd(10)} runners ${setup.runners}: ${fmt(f.perSecond)} calls/s, ` +
+      `  ${row.setup.impl.padEnd(9)} ${row.setup.mode.padEnd(10)} runners ${row.setup.runners}: ${fmt(f.perSecond)} calls/s, ` +
         `p50 ${fmt(f.p50, 1)} ms, p99 ${fmt(f.p99, 1)} ms, failures ${f.failures}`
     )
+  }
+  if (turns > 0) {
+    // both stacks up at once; their clients take turns, each window alone on the machine, the order alternating
+    for (const mode of modes) {
+      for (const runners of runnerCounts) {
+        yield* Effect.gen(function*() {
+          const raw = yield* stack(admin, { impl: "raw", mode, runners }, true)
+          const sharded = yield* stack(admin, { impl: "sharded", mode, runners }, true)
+          for (let n = 1; n <= turns; n++) {
+            for (const s of n % 2 === 1 ? [raw, sharded] : [sharded, raw]) {
+              const row = yield* s.window(n)
+              rows.push(row)
+              print(row)
+            }
+          }
+        }).pipe(Effect.scoped)
+      }
+    }
+  }
+  for (const setup of turns > 0 ? setups.filter((s) => s.impl === "inprocess") : setups) {
+    const row = yield* measure(admin, setup)
+    rows.push(row)
+    print(row)
   }
   const header = "| setup | delivery | runners | calls/s | p50 ms | p99 ms | failures | client CPU s / 1,000 calls | CPU s / 1,000 calls per runner |\n" +
     "|---|---|---:|---:|---:|---:|---:|---:|---|"
@@ -265,9 +320,22 @@ const program = Effect.gen(function*() {
       const raw = of("raw")
       const sharded = of("sharded")
       if (raw === undefined || sharded === undefined) return []
+      // each Sharded run against the raw run just before it: the machine's drift between pairs cancels out
+      const runsOf = (impl: Setup["impl"]) =>
+        rows.filter((r) => r.setup.impl === impl && r.setup.mode === mode && r.setup.runners === runners)
+      const pairs = runsOf("raw").flatMap((r, i) => {
+        const s = runsOf("sharded")[i]
+        return s === undefined ? [] : [{ raw: r, sharded: s }]
+      })
+      const cpuOfRun = (r: Row) => perCall(r.figures.cpuSeconds + r.runnerCpu.reduce((a, b) => a + b, 0), r.figures.calls)
+      const pairNote = pairs.length < 2 ? "" : `; per pair calls/s ${
+        pairs.map((p) => fmt(p.sharded.figures.perSecond / p.raw.figures.perSecond, 2)).join(", ")
+      } (median ${fmt(median(pairs.map((p) => p.sharded.figures.perSecond / p.raw.figures.perSecond)), 2)}), CPU per call, client and runners, ${
+        fmt(median(pairs.map((p) => cpuOfRun(p.sharded) / cpuOfRun(p.raw))), 2)
+      }x raw's`
       return [`- ${mode}, ${runners} runner${runners > 1 ? "s" : ""}: Sharded / raw calls/s ${
         fmt(sharded.perSecond / raw.perSecond, 2)
-      } (target >= 0.9), p99 ${fmt(sharded.p99 / raw.p99, 2)} (target <= 1.1)`]
+      } (target >= 0.9), p99 ${fmt(sharded.p99 / raw.p99, 2)} (target <= 1.1)${pairNote}`]
     })
   )
   const report = `# Sharded benchmark\n\n${info}\n\n${header}\n${lines.join("\n")}\n\n${ratios.join("\n")}\n`
