@@ -369,6 +369,9 @@ export interface LayerOptions {
  *   new calls (a persisted call in flight may wait long for a runner: its
  *   caller decides); a `send` still running then is answered `Unavailable`.
  *   Runners stop with their own layers.
+ * - Tracing: a call is one client span, `Sharded.call` (attributes
+ *   `dispatcher.name`, `dispatcher.key`), which the engine carries to the
+ *   runner as the parent of its span for the request.
  *
  * @example
  * ```ts
@@ -589,4 +592,4 @@ export const layerPostgres = <E = never, R = never>(
  * @category requests
  */
 export const requestId = (request: unknown): Option.Option<string> =>
-  typeof request === "object" && request !== null ? O.fromUndefinedOr(requestIds.get(request)) : O.none()
+  typeof request === "object" && request !== null ? O.map(O.fromUndefinedOr(requestIds.get(request)), String) : O.none()

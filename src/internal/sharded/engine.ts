@@ -209,7 +209,7 @@ class Activation {
     const decoded = decodeText(runner.codecs.decodeRequest, envelope.payload)
     if (decoded._tag === "Failure") return Effect.fail(mismatchOf(this.key, "request on the runner", decoded))
     const request = decoded.value
-    if (typeof request === "object" && request !== null) requestIds.set(request, String(envelope.requestId))
+    if (typeof request === "object" && request !== null) requestIds.set(request, envelope.requestId) // in words only when asked
     return Effect.flatMap(Dispatcher.send(runner.root, request), (answer) => this.await(answer)).pipe(
       Effect.matchEffect({
         onSuccess: (answer): Effect.Effect<unknown, unknown> => {

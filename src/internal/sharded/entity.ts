@@ -44,4 +44,4 @@ export class EntityImpl<Req, Res, E> {
  *
  * @internal
  */
-export const requestIds = new WeakMap<object, string>()
+export const requestIds = new WeakMap<object, bigint>()
