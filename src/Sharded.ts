@@ -250,9 +250,9 @@ const implOf = <Req, Res, E>(self: Entity<Req, Res, E>): EntityImpl<Req, Res, E>
  * (it drains what it holds) before the shard is released. With
  * `layerPostgres`, the runner keeps a lease on each shard, 80% of
  * `shardLockExpiration` from the start of the lock refresh that last
- * confirmed it, and fences the shard on its own clock once the lease lapses
- * (a runner frozen past its lock, by SIGSTOP, a VM pause or a starved CPU):
- * its root's `fence` (`Dispatcher.Options.fence`) hands no request of the
+ * confirmed it, and fences the shard on its own clock (monotonic, never
+ * stretched by a wall clock set back) once the lease lapses (a runner frozen
+ * past its lock, by SIGSTOP, a VM pause or a starved CPU): its root's `fence` (`Dispatcher.Options.fence`) hands no request of the
  * shard's keys to a child any more, its requests in flight are answered
  * `Unavailable` (for a persisted entity, left in storage for the next owner)
  * and its children passivated. A frozen runner cannot act while frozen: its

@@ -9,7 +9,7 @@
  * with a runner frozen by SIGSTOP, is a test of its own (phase B).
  */
 import { assert, layer } from "@effect/vitest"
-import { Cause, Context, Deferred, Duration, Effect, type Exit, Layer, Option, Schema } from "effect"
+import { Cause, Clock, Context, Deferred, Duration, Effect, type Exit, Layer, Option, Schema } from "effect"
 import * as TestRunner from "effect/cluster/TestRunner"
 import { Dispatcher, Sharded } from "../../src/index.js"
 import { Lease, ShardLease } from "../../src/internal/sharded/lease.js"
@@ -29,7 +29,8 @@ class Log extends Context.Service<Log, Array<string>>()("test/sharded/fence/Log"
 const expiration = 1000
 const lease = new Lease(expiration)
 const shards = Array.from({ length: 300 }, (_, i) => `default:${i + 1}`)
-const confirm = () => lease.confirm(shards, Date.now())
+// confirmed in the lease's own time, as the runner storage of `layerPostgres` does
+const confirm = Clock.clockWith((clock) => Effect.sync(() => lease.confirm(shards, lease.now(clock))))
 
 const log: Array<string> = []
 const factory: Dispatcher.Factory<Work, number> = {
@@ -59,13 +60,13 @@ layer(Cluster, { timeout: Duration.seconds(30), excludeTestServices: true })("a 
   it.effect("when it lapses, requests in flight are answered Unavailable, the child ends, new requests are refused", () =>
     Effect.gen(function*() {
       const handle = yield* Handle
-      confirm()
+      yield* confirm
       const first = yield* Dispatcher.call(handle, { key: "a", ms: 0 }).pipe(
         Effect.retry({ times: 50 }),
         Effect.timeout("10 seconds")
       )
       assert.strictEqual(first, 0)
-      confirm()
+      yield* confirm
       const confirmedAt = Date.now()
       const running = yield* Dispatcher.send(handle, { key: "a", ms: 5000 })
       const queued = yield* Dispatcher.send(handle, { key: "a", ms: 0 })
@@ -83,7 +84,7 @@ layer(Cluster, { timeout: Duration.seconds(30), excludeTestServices: true })("a 
       assert.instanceOf(errorOf(yield* Effect.exit(Dispatcher.call(handle, { key: "a", ms: 0 }))), Dispatcher.Unavailable)
       assert.isBelow(Date.now() - started, 500)
       // confirmed again: served, by a new child
-      confirm()
+      yield* confirm
       assert.strictEqual(yield* Dispatcher.call(handle, { key: "a", ms: 0 }), 0)
       assert.deepStrictEqual(log, ["start a", "end a", "start a"])
     }))
@@ -91,9 +92,9 @@ layer(Cluster, { timeout: Duration.seconds(30), excludeTestServices: true })("a 
   it.effect("hotKeys on the sharded handle answers for the runners of this process", () =>
     Effect.gen(function*() {
       const handle = yield* Handle
-      confirm()
+      yield* confirm
       yield* Dispatcher.call(handle, { key: "hot", ms: 0 }).pipe(Effect.retry({ times: 50 }), Effect.timeout("10 seconds"))
-      confirm()
+      yield* confirm
       // one request being handled, two waiting behind it
       yield* Effect.forEach([300, 0, 0], (ms) => Dispatcher.send(handle, { key: "hot", ms }))
       yield* Effect.sleep("50 millis")
@@ -101,6 +102,6 @@ layer(Cluster, { timeout: Duration.seconds(30), excludeTestServices: true })("a 
       assert.strictEqual(hot[0]?.key, "hot")
       assert.isAtLeast(hot[0]!.depth, 2)
       yield* Effect.sleep("400 millis")
-      confirm()
+      yield* confirm
     }))
 })

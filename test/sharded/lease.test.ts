@@ -3,9 +3,13 @@
  * lease, cached): every change that ends or shortens the lease is seen at the
  * next read, and an extension is seen once the cached end has passed. A
  * property test drives random confirmations, drops and reads against the
- * lease's own table.
+ * lease's own table. Its time advances with the Clock's monotonic time and
+ * catches up with the wall clock: neither a wall clock set back nor a
+ * suspended VM stretches it.
  */
 import { assert, describe, it } from "@effect/vitest"
+import { Clock, Effect } from "effect"
+import { TestClock } from "effect/testing"
 import * as fc from "fast-check"
 import { Held, Lease } from "../../src/internal/sharded/lease.js"
 
@@ -58,5 +62,45 @@ describe("a shard's lease as a request reads it", () => {
       }),
       { numRuns: 2000 }
     )
+  })
+
+  it.effect("a wall clock set back does not stretch it: the lease reads the Clock's monotonic time", () =>
+    Effect.gen(function*() {
+      const clock = yield* Clock.Clock
+      const lease = new Lease(1000) // lasts 800
+      const held = new Held(lease, "default:1")
+      yield* TestClock.setTime(10_000_000)
+      lease.confirm(["default:1"], lease.now(clock))
+      assert.isTrue(held.at(lease.now(clock)))
+      // NTP steps the wall clock back an hour, then 900 ms pass
+      yield* TestClock.setTime(10_000_000 - 3_600_000)
+      yield* TestClock.adjust("900 millis")
+      assert.isFalse(held.at(lease.now(clock)))
+      // on the wall clock it would still hold for an hour
+      assert.isBelow(clock.currentTimeMillisUnsafe(), 10_000_000)
+    }))
+
+  it("time the monotonic clock did not count is caught up from the wall clock (a suspended VM)", () => {
+    let monotonicMillis = 5_000
+    let wallMillis = 1_000_000
+    // only what the lease reads of a Clock
+    const clock = {
+      monotonicTimeNanosUnsafe: () => BigInt(monotonicMillis) * 1_000_000n,
+      currentTimeMillisUnsafe: () => wallMillis
+    } as unknown as Clock.Clock
+    const lease = new Lease(1000) // lasts 800
+    const held = new Held(lease, "default:1")
+    lease.confirm(["default:1"], lease.now(clock))
+    monotonicMillis += 100
+    wallMillis += 100
+    assert.isTrue(held.holds(clock))
+    // suspended for a minute: the wall clock moved on, the monotonic one did not
+    wallMillis += 60_000
+    assert.isFalse(held.holds(clock))
+    // and the lease's time never goes back, whichever clock steps back
+    const before = lease.now(clock)
+    wallMillis -= 3_600_000
+    monotonicMillis += 1
+    assert.isAtLeast(lease.now(clock), before)
   })
 })

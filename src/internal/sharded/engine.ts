@@ -201,7 +201,7 @@ class Activation {
 
   forward(envelope: { readonly payload: unknown; readonly requestId: bigint }): Effect.Effect<unknown, unknown> {
     const runner = this.runner
-    if (this.held !== undefined && !this.held.at(runner.clock.currentTimeMillisUnsafe())) {
+    if (this.held !== undefined && !this.held.holds(runner.clock)) {
       // this runner cannot show it still holds the shard: serve nothing of it
       runner.fence(this.shard)
       return Effect.fail(new Unavailable({ key: this.key }))
@@ -293,7 +293,7 @@ class Runner {
    */
   holds(key: string): boolean {
     const activation = this.byKey.get(key)
-    return activation !== undefined && activation.held!.at(this.clock.currentTimeMillisUnsafe())
+    return activation !== undefined && activation.held!.holds(this.clock)
   }
 
   /** The engine ended the key's entity here: its child goes too, before the engine lets the shard go. */
@@ -398,7 +398,7 @@ export const runner = Effect.fnUntraced(function*<Req, Res, E, R>(
     // in flight when it lapses, and the children of the shard's keys
     const every = Math.min(500, Math.max(50, Math.floor(lease.expirationMillis / 20)))
     yield* Effect.sync(() => {
-      for (const shard of state.lapsed(clock.currentTimeMillisUnsafe())) state.fence(shard)
+      for (const shard of state.lapsed(lease.now(clock))) state.fence(shard)
     }).pipe(
       Effect.andThen(Effect.sleep(every)),
       Effect.forever,

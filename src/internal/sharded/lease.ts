@@ -15,17 +15,22 @@
  *
  * Pure Effect: loaded with the package, it never loads cluster code.
  */
-import { Context } from "effect"
+import { type Clock, Context } from "effect"
+
 
 /** What part of `shardLockExpiration` a lease lasts: the rest absorbs clock drift and reaction time. */
 export const leaseShare = 0.8
 
 /** @internal */
 export class Lease {
-  /** shard id (`group:n`) -> Clock millis at the start of the last refresh or acquisition that confirmed it */
+  /** shard id (`group:n`) -> `now` at the start of the last refresh or acquisition that confirmed it */
   private readonly confirmed = new Map<string, number>()
   /** how long after a confirmation the lease holds */
   readonly validFor: number
+  /** the last reading of `now`, and the monotonic time it was taken at */
+  private last = 0
+  private lastMonotonic: number | undefined = undefined
+
   /**
    * Bumped whenever a shard's lease ends or shortens: a reader that cached
    * `until` (`Held`) reads it again then; a confirmation that extends it
@@ -35,6 +40,22 @@ export class Lease {
 
   constructor(readonly expirationMillis: number) {
     this.validFor = Math.floor(expirationMillis * leaseShare)
+  }
+
+  /**
+   * The time the lease is kept in, in milliseconds: it advances with the
+   * Clock's monotonic time, so a wall clock set back (NTP stepping it, a hand)
+   * does not stretch a lease; and it catches up with the wall clock where that
+   * is ahead, so time the monotonic clock did not count (a suspended VM, on
+   * some hosts) does not either. It never goes back.
+   */
+  now(clock: Clock.Clock): number {
+    const monotonic = Number(clock.monotonicTimeNanosUnsafe()) / 1_000_000
+    const wall = clock.currentTimeMillisUnsafe()
+    const advanced = this.lastMonotonic === undefined ? wall : this.last + (monotonic - this.lastMonotonic)
+    this.lastMonotonic = monotonic
+    this.last = wall > advanced ? wall : advanced
+    return this.last
   }
 
   /** These shards were confirmed by a storage call that started at `startedAt`. */
@@ -69,7 +90,7 @@ export class Lease {
     return false
   }
 
-  /** Until when (Clock millis) the shard's lease holds; `-Infinity` when there is none. */
+  /** Until when (`now`) the shard's lease holds; `-Infinity` when there is none. */
   until(shard: string): number {
     const at = this.confirmed.get(shard)
     return at === undefined ? -Infinity : at + this.validFor
@@ -89,7 +110,12 @@ export class Held {
 
   constructor(readonly lease: Lease, readonly shard: string) {}
 
-  /** Does the lease on the shard hold at `now`? */
+  /** Does the lease on the shard hold now? */
+  holds(clock: Clock.Clock): boolean {
+    return this.at(this.lease.now(clock))
+  }
+
+  /** Does the lease on the shard hold at `now` (`Lease.now`)? */
   at(now: number): boolean {
     if (now < this.until && this.version === this.lease.version) return true
     this.version = this.lease.version

@@ -92,12 +92,12 @@ export const leasedRunnerStorage = (lease: Lease) =>
       return RunnerStorage.RunnerStorage.of({
         ...inner,
         acquire: (address, shardIds) => {
-          const startedAt = clock.currentTimeMillisUnsafe()
+          const startedAt = lease.now(clock)
           return Effect.tap(inner.acquire(address, shardIds), (acquired) => Effect.sync(() => lease.confirm(acquired, startedAt)))
         },
         refresh: (address, shardIds) => {
           const asked = Array.from(shardIds)
-          const startedAt = clock.currentTimeMillisUnsafe()
+          const startedAt = lease.now(clock)
           return Effect.tap(inner.refresh(address, asked), (held) =>
             Effect.sync(() => {
               const kept = new Set(held.map(String))
@@ -119,7 +119,7 @@ export const leasedRunnerStorage = (lease: Lease) =>
         // still held here, failed, and tried again only a second later (SIGTERM failover 1.2 s).
         // One whose locks may have expired (the engine unregisters it for that) leaves at once.
         unregister: (address) =>
-          lease.holdsAny(clock.currentTimeMillisUnsafe())
+          lease.holdsAny(lease.now(clock))
             ? Effect.sync(() => void (unregisterAfterRelease = address))
             : inner.unregister(address)
       })
