@@ -252,8 +252,9 @@ const implOf = <Req, Res, E>(self: Entity<Req, Res, E>): EntityImpl<Req, Res, E>
  * `shardLockExpiration` from the start of the lock refresh that last
  * confirmed it, and fences the shard on its own clock (monotonic, never
  * stretched by a wall clock set back) once the lease lapses (a runner frozen
- * past its lock, by SIGSTOP, a VM pause or a starved CPU): its root's `fence` (`Dispatcher.Options.fence`) hands no request of the
- * shard's keys to a child any more, its requests in flight are answered
+ * past its lock, by SIGSTOP, a VM pause or a starved CPU): its root's
+ * `fence` (`Dispatcher.Options.fence`) hands no request of the shard's keys
+ * to a child any more, its requests in flight are answered
  * `Unavailable` (for a persisted entity, left in storage for the next owner)
  * and its children passivated. A frozen runner cannot act while frozen: its
  * children's lives overlap their successors' by the part of the freeze past
