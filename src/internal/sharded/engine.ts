@@ -204,7 +204,7 @@ class Activation {
     if (this.held !== undefined && !this.held.holds(runner.clock)) {
       // this runner cannot show it still holds the shard: serve nothing of it
       runner.fence(this.shard)
-      return Effect.fail(new Unavailable({ key: this.key }))
+      return Effect.failCause(this.refusal())
     }
     const decoded = decodeText(runner.codecs.decodeRequest, envelope.payload)
     if (decoded._tag === "Failure") return Effect.fail(mismatchOf(this.key, "request on the runner", decoded))
@@ -222,6 +222,8 @@ class Activation {
           if (error instanceof ChildFailed && typeof error.cause !== "string") {
             return Effect.fail(new ChildFailed({ key: error.key, cause: readable(error.cause) }))
           }
+          // a persisted request the root did not serve (stopping, fenced) is left for the shard's owner
+          if (error instanceof Unavailable && runner.persisted) return Effect.failCause(abandoned)
           if (isDispatchError(error)) return Effect.fail(error)
           const encoded = encodeText(runner.codecs.encodeError, error)
           return encoded._tag === "Success"
@@ -244,18 +246,28 @@ class Activation {
   }
 
   /**
-   * Answer what is in flight, so its child skips it: `Unavailable`; or, for a
-   * persisted entity whose engine entity is ending here (`leave`), an
-   * interruption, which the engine reads as "not done": it leaves the request
-   * in storage for the shard's next owner instead of storing an answer.
+   * What a request this runner will not serve here gets: `Unavailable`; or,
+   * for a persisted entity, the engine's own "abandoned" interruption
+   * (`ClusterSchema.Abandon`), so the engine leaves the request in storage for
+   * the shard's owner rather than store an answer from a runner that may no
+   * longer hold the shard (it stores none once its lock is gone or it is
+   * stopping).
    */
-  refuseInFlight(leave = false): void {
+  refusal(): Cause.Cause<unknown> {
+    return this.runner.persisted ? abandoned : Cause.fail(new Unavailable({ key: this.key }))
+  }
+
+  /** Answer what is in flight with the refusal, so its child skips it. */
+  refuseInFlight(): void {
     if (this.inFlight.size === 0) return
-    const refused = leave ? Exit.interrupt() : Exit.fail(new Unavailable({ key: this.key }))
+    const refused = Exit.failCause(this.refusal())
     for (const answer of this.inFlight) Deferred.doneUnsafe(answer, refused)
     this.inFlight.clear()
   }
 }
+
+/** A persisted request left for the shard's owner: an interruption the engine reads as abandoned. */
+const abandoned: Cause.Cause<never> = Cause.annotate(Cause.interrupt(), ClusterSchema.Abandon.annotation)
 
 /** This runner's root and the entities the engine runs here, by shard. */
 class Runner {
@@ -304,7 +316,7 @@ class Runner {
     if (this.byKey.get(activation.key) === activation) this.byKey.delete(activation.key)
     // the engine waited for the requests in flight (up to its entityTerminationTimeout): what is
     // left is refused, and a persisted one left in storage for the next owner
-    activation.refuseInFlight(this.persisted)
+    activation.refuseInFlight()
     return Dispatcher.passivate(this.root, activation.key).pipe(
       Effect.timeoutOption(this.endWait),
       Effect.flatMap(Option.match({
