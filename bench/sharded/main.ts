@@ -117,29 +117,36 @@ const start = (script: string, env: Record<string, string>): Effect.Effect<Proc,
         }).pipe(Effect.timeoutOption("20 seconds"), Effect.andThen(kill))
       }
     )
+    // the whole output, for an error; its complete stdout lines, each read once as it comes
     let output = ""
-    const waiters: Array<{ prefix: string; nth: number; resolve: (rest: string) => void }> = []
-    const scan = () => {
-      const seen = new Map<string, number>()
-      for (const line of output.split("\n")) {
-        for (const prefix of new Set(waiters.map((w) => w.prefix))) {
-          if (!line.startsWith(prefix)) continue
-          const count = (seen.get(prefix) ?? 0) + 1
-          seen.set(prefix, count)
-          for (const w of waiters.filter((w) => w.prefix === prefix && w.nth === count)) {
-            waiters.splice(waiters.indexOf(w), 1)
-            w.resolve(line.slice(prefix.length).trim())
-          }
-        }
-      }
+    let partial = ""
+    const lines: Array<string> = []
+    interface Waiter {
+      readonly prefix: string
+      readonly nth: number
+      seen: number
+      readonly resolve: (rest: string) => void
+    }
+    const waiters: Array<Waiter> = []
+    /** Does `line` answer the waiter (its nth line with the prefix)? */
+    const answers = (w: Waiter, line: string): boolean => {
+      if (!line.startsWith(w.prefix) || ++w.seen < w.nth) return false
+      w.resolve(line.slice(w.prefix.length).trim())
+      return true
     }
     const log = logDir === undefined
       ? undefined
       : Fs.createWriteStream(Path.join(logDir, `${script.replace(/\.ts$/, "")}-${env["IMPL"]}-${child.pid}.log`))
     child.stdout!.on("data", (chunk: Buffer) => {
-      output += chunk.toString()
+      const text = chunk.toString()
+      output += text
       log?.write(chunk)
-      scan()
+      const complete = (partial + text).split("\n")
+      partial = complete.pop()!
+      for (const line of complete) {
+        lines.push(line)
+        for (const w of [...waiters]) if (answers(w, line)) waiters.splice(waiters.indexOf(w), 1)
+      }
     })
     child.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString()))
     const exited = new Promise<never>((_, reject) =>
@@ -151,8 +158,8 @@ const start = (script: string, env: Record<string, string>): Effect.Effect<Proc,
         Effect.tryPromise({
           try: () =>
             Promise.race([new Promise<string>((resolve) => {
-              waiters.push({ prefix, nth: nth ?? 1, resolve })
-              scan()
+              const w: Waiter = { prefix, nth: nth ?? 1, seen: 0, resolve }
+              if (!lines.some((line) => answers(w, line))) waiters.push(w)
             }), exited]),
           catch: (e) => e as Error
         })

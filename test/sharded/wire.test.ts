@@ -54,6 +54,14 @@ const Cluster = Layer.mergeAll(Sharded.runner(Wire, factory), Sharded.layer(Hand
 const errorOf = <A, E>(exit: Exit.Exit<A, E>): E | undefined =>
   exit._tag === "Failure" ? Option.getOrUndefined(Cause.findErrorOption(exit.cause)) : undefined
 
+/** A call refused with a SchemaMismatch for `side`, saying `what`. */
+const assertMismatch = (exit: Exit.Exit<unknown, unknown>, side: "request" | "answer", what: string) => {
+  const error = errorOf(exit)
+  assert.instanceOf(error, Dispatcher.SchemaMismatch)
+  assert.strictEqual(error.side, side)
+  assert.include(error.what, what)
+}
+
 const call = (ask: Ask) =>
   Effect.gen(function*() {
     const handle = yield* Handle
@@ -76,10 +84,7 @@ layer(Cluster, { timeout: Duration.seconds(30), excludeTestServices: true })("th
   it.effect("a request JSON cannot carry is a SchemaMismatch at the caller, not sent", () =>
     Effect.gen(function*() {
       for (const extra of [{ n: 1n }, cyclic()]) {
-        const error = errorOf(yield* call({ key: "w2", give: "nothing", extra }))
-        assert.instanceOf(error, Dispatcher.SchemaMismatch)
-        assert.strictEqual(error.side, "request")
-        assert.include(error.what, "the request did not encode at the caller")
+        assertMismatch(yield* call({ key: "w2", give: "nothing", extra }), "request", "the request did not encode at the caller")
       }
       // the key goes on
       assert.deepStrictEqual(yield* call({ key: "w2", give: "nothing" }), Exit.succeed(undefined))
@@ -88,10 +93,7 @@ layer(Cluster, { timeout: Duration.seconds(30), excludeTestServices: true })("th
   it.effect("an answer JSON cannot carry is a SchemaMismatch from the runner, which goes on", () =>
     Effect.gen(function*() {
       for (const give of ["bigint", "cycle"]) {
-        const error = errorOf(yield* call({ key: "w3", give }))
-        assert.instanceOf(error, Dispatcher.SchemaMismatch)
-        assert.strictEqual(error.side, "answer")
-        assert.include(error.what, "the answer did not encode on the runner")
+        assertMismatch(yield* call({ key: "w3", give }), "answer", "the answer did not encode on the runner")
       }
       assert.deepStrictEqual(yield* call({ key: "w3", give: "nothing" }), Exit.succeed(undefined))
     }))

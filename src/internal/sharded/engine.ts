@@ -78,67 +78,62 @@ export const engineEntity = (entity: EntityImpl<any, any, any>): EngineEntity =>
   return made
 }
 
-/** An entity's Schemas as JSON codecs, made once. */
-class Codecs {
-  readonly encodeRequest: (u: unknown) => Exit.Exit<unknown, Schema.SchemaError>
-  readonly decodeRequest: (u: unknown) => Exit.Exit<unknown, Schema.SchemaError>
-  readonly encodeAnswer: (u: unknown) => Exit.Exit<unknown, Schema.SchemaError>
-  readonly decodeAnswer: (u: unknown) => Exit.Exit<unknown, Schema.SchemaError>
-  readonly encodeError: (u: unknown) => Exit.Exit<unknown, Schema.SchemaError>
-  readonly decodeError: (u: unknown) => Exit.Exit<unknown, Schema.SchemaError>
-  constructor(entity: EntityImpl<any, any, any>) {
-    const request = Schema.toCodecJson(entity.request as Schema.Codec<unknown, unknown>)
-    const success = Schema.toCodecJson(entity.success as Schema.Codec<unknown, unknown>)
-    const error = Schema.toCodecJson(entity.error as Schema.Codec<unknown, unknown>)
-    this.encodeRequest = Schema.encodeUnknownExit(request)
-    this.decodeRequest = Schema.decodeUnknownExit(request)
-    this.encodeAnswer = Schema.encodeUnknownExit(success)
-    this.decodeAnswer = Schema.decodeUnknownExit(success)
-    this.encodeError = Schema.encodeUnknownExit(error)
-    this.decodeError = Schema.decodeUnknownExit(error)
-  }
-}
+type Codec<A> = (u: unknown) => Exit.Exit<A, Schema.SchemaError>
+
+/** What JSON could not take, or give, as a Schema's failure. */
+const notJson = (error: unknown, input: unknown): Exit.Exit<never, Schema.SchemaError> =>
+  Exit.fail(new Schema.SchemaError(new SchemaIssue.InvalidValue({ message: `not JSON: ${String(error)}` }, input)))
 
 /**
- * Encode a value with a codec into the wire's text: `undefined` (which JSON
- * has not) as the empty text; what JSON cannot hold (a bigint or a cycle under
- * a `Schema.Unknown`) fails as a Schema would.
+ * A Schema's encoder, into the wire's text: `undefined` (which JSON has not)
+ * as the empty text; what JSON cannot hold (a bigint or a cycle under a
+ * `Schema.Unknown`) fails as a Schema would.
  */
-const encodeText = (
-  encode: (u: unknown) => Exit.Exit<unknown, Schema.SchemaError>,
-  value: unknown
-): Exit.Exit<string, Schema.SchemaError> => {
+const toText = (encode: Codec<unknown>): Codec<string> => (value) => {
   const encoded = encode(value)
   if (encoded._tag === "Failure") return Exit.failCause(encoded.cause)
   if (encoded.value === undefined) return Exit.succeed("")
   try {
     return Exit.succeed(JSON.stringify(encoded.value))
   } catch (error) {
-    return Exit.fail(
-      new Schema.SchemaError(new SchemaIssue.InvalidValue({ message: `not JSON: ${String(error)}` }, encoded.value))
-    )
+    return notJson(error, encoded.value)
   }
 }
 
-/** The wire's text as the encoded value it carries; text that is not JSON fails, as a Schema would. */
-const fromText = (text: unknown): Exit.Exit<unknown, Schema.SchemaError> => {
+/** A Schema's decoder, from the wire's text; text that is not JSON fails as a Schema would. */
+const fromText = (decode: Codec<unknown>): Codec<unknown> => (text) => {
   if (typeof text !== "string") {
     return Exit.fail(new Schema.SchemaError(new SchemaIssue.InvalidType(Schema.String.ast, text)))
   }
   if (text === "") return Exit.succeed(undefined)
+  let parsed: unknown
   try {
-    return Exit.succeed(JSON.parse(text))
+    parsed = JSON.parse(text)
   } catch (error) {
-    return Exit.fail(
-      new Schema.SchemaError(new SchemaIssue.InvalidValue({ message: `not JSON: ${String(error)}` }, text))
-    )
+    return notJson(error, text)
   }
+  return decode(parsed)
 }
 
-/** Decode the wire's text with a codec: both steps fail as a `SchemaError`. */
-const decodeText = (decode: (u: unknown) => Exit.Exit<unknown, Schema.SchemaError>, text: unknown) => {
-  const parsed = fromText(text)
-  return parsed._tag === "Success" ? decode(parsed.value) : parsed
+/** An entity's Schemas as codecs of the wire's text, made once. */
+class Codecs {
+  readonly encodeRequest: Codec<string>
+  readonly decodeRequest: Codec<unknown>
+  readonly encodeAnswer: Codec<string>
+  readonly decodeAnswer: Codec<unknown>
+  readonly encodeError: Codec<string>
+  readonly decodeError: Codec<unknown>
+  constructor(entity: EntityImpl<any, any, any>) {
+    const request = Schema.toCodecJson(entity.request as Schema.Codec<unknown, unknown>)
+    const success = Schema.toCodecJson(entity.success as Schema.Codec<unknown, unknown>)
+    const error = Schema.toCodecJson(entity.error as Schema.Codec<unknown, unknown>)
+    this.encodeRequest = toText(Schema.encodeUnknownExit(request))
+    this.decodeRequest = fromText(Schema.decodeUnknownExit(request))
+    this.encodeAnswer = toText(Schema.encodeUnknownExit(success))
+    this.decodeAnswer = fromText(Schema.decodeUnknownExit(success))
+    this.encodeError = toText(Schema.encodeUnknownExit(error))
+    this.decodeError = fromText(Schema.decodeUnknownExit(error))
+  }
 }
 
 /** Where a value did not fit: which side it was on, and what failed where. */
@@ -206,14 +201,14 @@ class Activation {
       runner.fence(this.shard)
       return Effect.failCause(this.refusal())
     }
-    const decoded = decodeText(runner.codecs.decodeRequest, envelope.payload)
+    const decoded = runner.codecs.decodeRequest(envelope.payload)
     if (decoded._tag === "Failure") return Effect.fail(mismatchOf(this.key, "request on the runner", decoded))
     const request = decoded.value
     if (typeof request === "object" && request !== null) requestIds.set(request, envelope.requestId) // in words only when asked
     return Effect.flatMap(Dispatcher.send(runner.root, request), (answer) => this.await(answer)).pipe(
       Effect.matchEffect({
         onSuccess: (answer): Effect.Effect<unknown, unknown> => {
-          const encoded = encodeText(runner.codecs.encodeAnswer, answer)
+          const encoded = runner.codecs.encodeAnswer(answer)
           return encoded._tag === "Success"
             ? Effect.succeed(encoded.value)
             : Effect.fail(mismatchOf(this.key, "answer on the runner", encoded))
@@ -225,7 +220,7 @@ class Activation {
           // a persisted request the root did not serve (stopping, fenced) is left for the shard's owner
           if (error instanceof Unavailable && runner.persisted) return Effect.failCause(abandoned)
           if (isDispatchError(error)) return Effect.fail(error)
-          const encoded = encodeText(runner.codecs.encodeError, error)
+          const encoded = runner.codecs.encodeError(error)
           return encoded._tag === "Success"
             ? Effect.fail(new UserError({ encoded: encoded.value }))
             : Effect.fail(mismatchOf(this.key, "error on the runner", encoded))
@@ -497,7 +492,7 @@ export const handle = Effect.fnUntraced(function*<Req, Res, E>(
         const error = reason.error as { readonly _tag?: unknown }
         switch (error?._tag) {
           case "effect-dispatcher/Sharded/UserError": {
-            const decoded = decodeText(codecs.decodeError, (error as UserError).encoded)
+            const decoded = codecs.decodeError((error as UserError).encoded)
             return decoded._tag === "Success" ? Effect.fail(decoded.value) : Effect.fail(mismatchOf(key, "error at the caller", decoded))
           }
           case "MailboxFull":
@@ -603,7 +598,7 @@ export const handle = Effect.fnUntraced(function*<Req, Res, E>(
         counts.unavailable++
         return Effect.fail(new Unavailable({ key }))
       }
-      const encoded = encodeText(codecs.encodeRequest, request)
+      const encoded = codecs.encodeRequest(request)
       if (encoded._tag === "Failure") {
         counts.schemaMismatch++
         return Effect.fail(mismatchOf(key, "request at the caller", encoded))
@@ -613,7 +608,7 @@ export const handle = Effect.fnUntraced(function*<Req, Res, E>(
       let sent = client[Call]!(encoded.value).pipe(
         Effect.matchCauseEffect({
           onSuccess: (answer): Effect.Effect<unknown, unknown> => {
-            const decoded = decodeText(codecs.decodeAnswer, answer)
+            const decoded = codecs.decodeAnswer(answer)
             return decoded._tag === "Success"
               ? Effect.succeed(decoded.value)
               : Effect.fail(mismatchOf(key, "answer at the caller", decoded))

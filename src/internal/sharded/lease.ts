@@ -17,7 +17,6 @@
  */
 import { type Clock, Context } from "effect"
 
-
 /** What part of `shardLockExpiration` a lease lasts: the rest absorbs clock drift and reaction time. */
 export const leaseShare = 0.8
 
