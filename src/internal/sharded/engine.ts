@@ -205,28 +205,39 @@ class Activation {
     if (decoded._tag === "Failure") return Effect.fail(mismatchOf(this.key, "request on the runner", decoded))
     const request = decoded.value
     if (typeof request === "object" && request !== null) requestIds.set(request, envelope.requestId) // in words only when asked
-    return Effect.flatMap(Dispatcher.send(runner.root, request), (answer) => this.await(answer)).pipe(
-      Effect.matchEffect({
-        onSuccess: (answer): Effect.Effect<unknown, unknown> => {
-          const encoded = runner.codecs.encodeAnswer(answer)
-          return encoded._tag === "Success"
-            ? Effect.succeed(encoded.value)
-            : Effect.fail(mismatchOf(this.key, "answer on the runner", encoded))
-        },
-        onFailure: (error): Effect.Effect<unknown, unknown> => {
-          if (error instanceof ChildFailed && typeof error.cause !== "string") {
-            return Effect.fail(new ChildFailed({ key: error.key, cause: readable(error.cause) }))
-          }
-          // a persisted request the root did not serve (stopping, fenced) is left for the shard's owner
-          if (error instanceof Unavailable && runner.persisted) return Effect.failCause(abandoned)
-          if (isDispatchError(error)) return Effect.fail(error)
-          const encoded = runner.codecs.encodeError(error)
-          return encoded._tag === "Success"
-            ? Effect.fail(new UserError({ encoded: encoded.value }))
-            : Effect.fail(mismatchOf(this.key, "error on the runner", encoded))
-        }
-      })
-    )
+    return Effect.flatMap(Dispatcher.send(runner.root, request), this.settle)
+  }
+
+  /**
+   * The child's answer, encoded for the wire. A child that answered inside
+   * the send (a handler done at once) leaves nothing to wait for.
+   */
+  private readonly settle = (answer: Deferred.Deferred<unknown, unknown>): Effect.Effect<unknown, unknown> => {
+    const done = answer.effect
+    if (done !== undefined && Exit.isExit(done) && done._tag === "Success") return this.encode(done.value)
+    return Effect.matchEffect(done ?? this.await(answer), this.outcome)
+  }
+
+  private readonly encode = (answer: unknown): Effect.Effect<unknown, unknown> => {
+    const encoded = this.runner.codecs.encodeAnswer(answer)
+    return encoded._tag === "Success" ? encoded : Exit.fail(mismatchOf(this.key, "answer on the runner", encoded))
+  }
+
+  private readonly outcome = {
+    onSuccess: this.encode,
+    onFailure: (error: unknown): Effect.Effect<unknown, unknown> => {
+      const runner = this.runner
+      if (error instanceof ChildFailed && typeof error.cause !== "string") {
+        return Effect.fail(new ChildFailed({ key: error.key, cause: readable(error.cause) }))
+      }
+      // a persisted request the root did not serve (stopping, fenced) is left for the shard's owner
+      if (error instanceof Unavailable && runner.persisted) return Effect.failCause(abandoned)
+      if (isDispatchError(error)) return Effect.fail(error)
+      const encoded = runner.codecs.encodeError(error)
+      return encoded._tag === "Success"
+        ? Effect.fail(new UserError({ encoded: encoded.value }))
+        : Effect.fail(mismatchOf(this.key, "error on the runner", encoded))
+    }
   }
 
   /** Wait for the child's answer; a caller that went withdraws the request (the child skips it). */
