@@ -370,9 +370,11 @@ export interface LayerOptions {
  *   new calls (a persisted call in flight may wait long for a runner: its
  *   caller decides); a `send` still running then is answered `Unavailable`.
  *   Runners stop with their own layers.
- * - Tracing: a call is one client span, `Sharded.call` (attributes
- *   `dispatcher.name`, `dispatcher.key`), which the engine carries to the
- *   runner as the parent of its span for the request.
+ * - Tracing: where a tracer is installed, a call is one client span,
+ *   `Sharded.call` (attributes `dispatcher.name`, `dispatcher.key`), which
+ *   the engine carries to the runner as the parent of its span for the
+ *   request. With none (Effect's native default, which nobody reads) it makes
+ *   none, as the in-process dispatcher's `send` and `call` make none.
  *
  * @example
  * ```ts

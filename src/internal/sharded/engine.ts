@@ -40,6 +40,7 @@ import { type EntityImpl, requestIds } from "./entity.js"
 import { Held, type Lease, ShardLease } from "./lease.js"
 import { CurrentProbe, Governed, Probe } from "./probe.js"
 import { SchemaMismatch } from "./errors.js"
+import { isTraced } from "../effectInternals.js"
 
 /** The one RPC of every sharded entity. */
 const Call = "Call"
@@ -598,7 +599,7 @@ export const handle = Effect.fnUntraced(function*<Req, Res, E>(
   }
 
   const call = (request: Req): Effect.Effect<Res, E | Dispatcher.DispatchError> =>
-    Effect.suspend(() => {
+    Effect.withFiber((fiber) => {
       let key: string
       try {
         key = entity.keyOf(request)
@@ -628,14 +629,15 @@ export const handle = Effect.fnUntraced(function*<Req, Res, E>(
         })
       )
       if (!entity.persisted && governed) sent = bounded(sent, key)
-      return sent.pipe(
-        Effect.onExit((exit) =>
-          Effect.sync(() => {
-            running--
-            count(exit)
-            finishStop()
-          })
-        ),
+      const counted = Effect.onExit(sent, (exit) =>
+        Effect.sync(() => {
+          running--
+          count(exit)
+          finishStop()
+        }))
+      // a span only where a tracer is installed to read it, as the in-process dispatcher's
+      if (!isTraced(fiber)) return counted as Effect.Effect<Res, E | Dispatcher.DispatchError>
+      return counted.pipe(
         // no stack trace: capturing one per call cost the client about 4% of its CPU (profiled, bench:sharded)
         Effect.withSpan(
           "Sharded.call",
