@@ -5,6 +5,8 @@
  * encoded by the entity's Schemas. `undefined` crosses where the Schema has
  * it; values JSON cannot carry (a bigint or a cycle under `Schema.Unknown`)
  * are a typed `SchemaMismatch` naming the side, never a defect or a hang.
+ * Where the runner has a tracer and the caller none, the caller makes no span
+ * of its own: the runner's span for a request is a child of the caller's span.
  */
 import { assert, layer } from "@effect/vitest"
 import { Cause, Context, Duration, Effect, Exit, Layer, Option, Schema, Tracer } from "effect"
@@ -118,5 +120,45 @@ layer(Cluster, { timeout: Duration.seconds(30), excludeTestServices: true })("th
       const parentOf = (span: Tracer.Span) => Option.getOrUndefined(span.parent)
       const served = spans.filter((span) => parentOf(span)?.spanId === clients[0]!.spanId)
       assert.isAbove(served.length, 0, spans.map((span) => `${span.kind} ${span.name}`).join(", "))
+    }))
+})
+
+/** A tracer for the runner's side only: the calls below are made without one. */
+const runnerSpans: Array<Tracer.Span> = []
+const runnerTracer = Tracer.make({
+  span(options) {
+    const span = Tracer.nativeTracer.span(options)
+    runnerSpans.push(span)
+    return span
+  }
+})
+
+const Untraced = Sharded.entity("WireUntraced", {
+  request: Ask,
+  success: Schema.Union([Schema.Undefined, Schema.Unknown]),
+  error: Refused,
+  keyOf: (ask) => ask.key
+})
+
+class UntracedHandle extends Context.Service<UntracedHandle, Dispatcher.Dispatcher<Ask, unknown, Refused>>()(
+  "test/sharded/wire/UntracedHandle"
+) {}
+
+const TracedRunner = Layer.mergeAll(Sharded.runner(Untraced, factory), Sharded.layer(UntracedHandle, Untraced)).pipe(
+  Layer.provideMerge(TestRunner.layer),
+  Layer.provide(Layer.succeed(Tracer.Tracer, runnerTracer))
+)
+
+layer(TracedRunner, { timeout: Duration.seconds(30), excludeTestServices: true })("a caller without a tracer", (it) => {
+  it.effect("makes no Sharded.call span: the runner's span for the request is a child of the caller's own", () =>
+    Effect.gen(function*() {
+      const handle = yield* UntracedHandle
+      const outer = yield* Effect.gen(function*() {
+        assert.deepStrictEqual(yield* Effect.exit(Dispatcher.call(handle, { key: "u1", give: "nothing" })), Exit.succeed(undefined))
+        return yield* Effect.currentSpan
+      }).pipe(Effect.withSpan("outer"), Effect.timeout("10 seconds"))
+      const server = runnerSpans.filter((span) => span.kind === "server")
+      assert.strictEqual(server.length, 1, runnerSpans.map((span) => `${span.kind} ${span.name}`).join(", "))
+      assert.strictEqual(Option.getOrUndefined(server[0]!.parent)?.spanId, outer.spanId)
     }))
 })
