@@ -5,8 +5,9 @@
  * `RESULT <json>` at its end: calls, calls/s, p50/p99 latency, failures, and
  * this process's CPU seconds. With `TURNS=1` it prints `READY` once every key
  * was called, then runs such a window for each line written to its stdin
- * (`--turns`: raw and Sharded take turns on one machine, both stacks up). `IMPL=inprocess` runs the same loop on an
- * in-process `Dispatcher.make` root, for scale.
+ * (`--turns`: raw and Sharded take turns on one machine, both stacks up).
+ * `IMPL=inprocess` runs the same loop on an in-process `Dispatcher.make`
+ * root, for scale.
  */
 import { NodeClusterSocket, NodeRuntime } from "@effect/platform-node"
 import { PgClient } from "@effect/sql-pg"

@@ -327,7 +327,7 @@ const program = Effect.gen(function*() {
       const raw = of("raw")
       const sharded = of("sharded")
       if (raw === undefined || sharded === undefined) return []
-      // each Sharded run against the raw run just before it: the machine's drift between pairs cancels out
+      // each Sharded run against the raw run of the same turn (back to back): the machine's drift between turns cancels out
       const runsOf = (impl: Setup["impl"]) =>
         rows.filter((r) => r.setup.impl === impl && r.setup.mode === mode && r.setup.runners === runners)
       const pairs = runsOf("raw").flatMap((r, i) => {
