@@ -546,8 +546,10 @@ export const layerPostgres = <E = never, R = never>(
  * The stable id of the request a runner is serving: the engine's id for the
  * message, the same on every delivery of a persisted request (after its
  * runner died, say), so a handler can make its effect idempotent with it.
- * `None` outside a runner, and for requests that decode to a primitive (a
- * string, a number): give those a Struct. Volatile requests have one too.
+ * `None` outside a runner; for a volatile entity's requests, which run at
+ * most once and so have nothing to make idempotent (recording an id would
+ * cost every request); and for requests that decode to a primitive (a
+ * string, a number): give those a Struct.
  *
  * A persisted request is delivered at least once: a runner can die after the
  * handler's effect and before the answer was stored, and the key's next child

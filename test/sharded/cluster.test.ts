@@ -156,6 +156,14 @@ layer(Cluster, { timeout: Duration.minutes(2), excludeTestServices: true })("two
       assert.strictEqual((yield* Dispatcher.call(jobs, job("bad"))).key, "bad")
     }), 60_000)
 
+  it.effect("volatile: no request id in the handler (run at most once, nothing to make idempotent)", () =>
+    Effect.gen(function*() {
+      const jobs = yield* Volatile
+      const answer = yield* warmUp(jobs, "v1")
+      assert.strictEqual(answer.key, "v1")
+      assert.isUndefined(answer.requestId)
+    }), 60_000)
+
   it.effect("persisted: answered through the message storage, with a stable request id in the handler", () =>
     Effect.gen(function*() {
       const stored = yield* Stored

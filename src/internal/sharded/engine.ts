@@ -182,17 +182,15 @@ const isDispatchError = (error: unknown): boolean =>
  * is in flight, to fence.
  */
 class Activation {
-  /** answers of requests forwarded and not yet answered */
-  readonly inFlight = new Set<Deferred.Deferred<unknown, unknown>>()
-  readonly shard: string
+  /** answers of requests forwarded and not yet answered; made at the first wait (most answers need none) */
+  inFlight: Set<Deferred.Deferred<unknown, unknown>> | undefined = undefined
   readonly key: string
   /** this runner's lease on the key's shard, when it has one (`layerPostgres`) */
   readonly held: Held | undefined
 
-  constructor(readonly runner: Runner, readonly address: EntityAddress) {
-    this.shard = address.shardId.toString()
+  constructor(readonly runner: Runner, readonly shard: string, address: EntityAddress) {
     this.key = address.entityId
-    this.held = runner.lease === undefined ? undefined : new Held(runner.lease, this.shard)
+    this.held = runner.heldFor(shard)
   }
 
   forward(envelope: { readonly payload: unknown; readonly requestId: bigint }): Effect.Effect<unknown, unknown> {
@@ -205,7 +203,8 @@ class Activation {
     const decoded = runner.codecs.decodeRequest(envelope.payload)
     if (decoded._tag === "Failure") return Effect.fail(mismatchOf(this.key, "request on the runner", decoded))
     const request = decoded.value
-    if (typeof request === "object" && request !== null) requestIds.set(request, envelope.requestId) // in words only when asked
+    // the id makes a redelivered request's effect idempotent: a volatile one runs at most once
+    if (runner.persisted && typeof request === "object" && request !== null) requestIds.set(request, envelope.requestId)
     return Effect.flatMap(Dispatcher.send(runner.root, request), this.settle)
   }
 
@@ -243,10 +242,11 @@ class Activation {
 
   /** Wait for the child's answer; a caller that went withdraws the request (the child skips it). */
   private await(answer: Deferred.Deferred<unknown, unknown>): Effect.Effect<unknown, unknown> {
-    this.inFlight.add(answer)
+    const inFlight = this.inFlight ??= new Set()
+    inFlight.add(answer)
     return Effect.onExit(Deferred.await(answer), (exit) =>
       Effect.sync(() => {
-        this.inFlight.delete(answer)
+        inFlight.delete(answer)
         // not answered yet: this wait was interrupted (answered ones are done, and stay so)
         if (exit._tag === "Failure") Deferred.doneUnsafe(answer, Exit.interrupt())
       }))
@@ -266,10 +266,11 @@ class Activation {
 
   /** Answer what is in flight with the refusal, so its child skips it. */
   refuseInFlight(): void {
-    if (this.inFlight.size === 0) return
+    const inFlight = this.inFlight
+    if (inFlight === undefined || inFlight.size === 0) return
     const refused = Exit.failCause(this.refusal())
-    for (const answer of this.inFlight) Deferred.doneUnsafe(answer, refused)
-    this.inFlight.clear()
+    for (const answer of inFlight) Deferred.doneUnsafe(answer, refused)
+    inFlight.clear()
   }
 }
 
@@ -281,6 +282,8 @@ class Runner {
   readonly byShard = new Map<string, Set<Activation>>()
   /** the current activation of each key here */
   readonly byKey = new Map<string, Activation>()
+  /** the lease of each shard with keys here, as they read it */
+  private readonly held = new Map<string, Held>()
 
   constructor(
     readonly root: Dispatcher.Dispatcher<unknown, unknown, unknown>,
@@ -294,10 +297,19 @@ class Runner {
     readonly fork: <A, E>(effect: Effect.Effect<A, E>) => void
   ) {}
 
+  /** The lease on a shard as its keys read it: one per shard, its cached end shared by them. */
+  heldFor(shard: string): Held | undefined {
+    if (this.lease === undefined) return undefined
+    let held = this.held.get(shard)
+    if (held === undefined) this.held.set(shard, held = new Held(this.lease, shard))
+    return held
+  }
+
   activate(address: EntityAddress): Activation {
-    const activation = new Activation(this, address)
-    let set = this.byShard.get(activation.shard)
-    if (set === undefined) this.byShard.set(activation.shard, set = new Set())
+    const shard = address.shardId.toString()
+    let set = this.byShard.get(shard)
+    if (set === undefined) this.byShard.set(shard, set = new Set())
+    const activation = new Activation(this, shard, address)
     set.add(activation)
     this.byKey.set(activation.key, activation)
     return activation
@@ -319,7 +331,10 @@ class Runner {
   deactivate(activation: Activation): Effect.Effect<void> {
     const set = this.byShard.get(activation.shard)
     set?.delete(activation)
-    if (set?.size === 0) this.byShard.delete(activation.shard)
+    if (set?.size === 0) {
+      this.byShard.delete(activation.shard)
+      this.held.delete(activation.shard)
+    }
     if (this.byKey.get(activation.key) === activation) this.byKey.delete(activation.key)
     // the engine waited for the requests in flight (up to its entityTerminationTimeout): what is
     // left is refused, and a persisted one left in storage for the next owner
