@@ -270,6 +270,12 @@ const implOf = <Req, Res, E>(self: Entity<Req, Res, E>): EntityImpl<Req, Res, E>
  * within about a second. The factory's `keyOf` is replaced by the entity's,
  * which picked the runner; a `fence` of your own in the options applies too.
  *
+ * Tracing: where a tracer is installed (given to this layer, or to the
+ * cluster layer `layerPostgres` builds), the engine makes a span per request,
+ * a child of the caller's `Sharded.call`. With neither (Effect's native
+ * default, which nobody reads) it makes none; with cluster layers of your own
+ * the span is always made, as the engine's context is not known here.
+ *
  * @example
  * ```ts
  * import { Effect, Layer, Schema } from "effect"

@@ -41,6 +41,7 @@ import { Held, type Lease, ShardLease } from "./lease.js"
 import { CurrentProbe, Governed, Probe } from "./probe.js"
 import { SchemaMismatch } from "./errors.js"
 import { isTraced } from "../effectInternals.js"
+import { keepsServerSpans } from "./tracing.js"
 
 /** The one RPC of every sharded entity. */
 const Call = "Call"
@@ -67,15 +68,18 @@ class UserError extends Schema.TaggedError<UserError>()("effect-dispatcher/Shard
  * copy of the bytes for a string. Its errors are the dispatcher's own, and the
  * user's `E` encoded (`UserError`).
  */
-export const engineEntity = (entity: EntityImpl<any, any, any>): EngineEntity => {
-  if (entity.engine !== undefined) return entity.engine as EngineEntity
+export const engineEntity = (entity: EntityImpl<any, any, any>, serverSpans = true): EngineEntity => {
+  const cached = serverSpans ? entity.engines.traced : entity.engines.untraced
+  if (cached !== undefined) return cached as EngineEntity
   const rpc = Rpc.make(Call, {
     payload: Schema.String,
     success: Schema.String,
     error: Schema.Union([TooManyRequests, Unavailable, RequestTimeout, ChildFailed, SchemaMismatch, UserError])
-  }).annotate(Rpc.TracingEnabled, "server") // the caller's span is `Sharded.call`, which the engine propagates
+    // the caller's span is `Sharded.call`, which the engine propagates; the runner's, where it has a tracer (`tracing.ts`)
+  }).annotate(Rpc.TracingEnabled, serverSpans ? "server" : "none")
   const made = ClusterEntity.make(entity.name, [entity.persisted ? rpc.annotate(ClusterSchema.Persisted, true) : rpc])
-  entity.engine = made
+  if (serverSpans) entity.engines.traced = made
+  else entity.engines.untraced = made
   return made
 }
 
@@ -420,7 +424,8 @@ export const runner = Effect.fnUntraced(function*<Req, Res, E, R>(
     yield* Effect.addFinalizer(() => state.deactivate(activation))
     return { [Call]: (envelope: { readonly payload: unknown; readonly requestId: bigint }) => activation.forward(envelope) }
   })
-  yield* sharding.registerEntity(engineEntity(entity), handlers as any, {
+  const serverSpans = yield* Effect.withFiber((fiber) => Effect.succeed(keepsServerSpans(fiber)))
+  yield* sharding.registerEntity(engineEntity(entity, serverSpans), handlers as any, {
     concurrency: "unbounded",
     mailboxCapacity: "unbounded",
     disableFatalDefects: true,

@@ -13,8 +13,11 @@ export const TypeId = "~effect-dispatcher/Sharded/Entity" as const
 /** @internal */
 export class EntityImpl<Req, Res, E> {
   readonly [TypeId] = TypeId
-  /** the engine's entity, made once by the first layer that needs it */
-  engine: unknown = undefined
+  /**
+   * the engine's entity, made once by the first layer that needs it: one whose
+   * runners' engine makes a span per request, and one whose runners' makes none
+   */
+  readonly engines: { traced?: unknown; untraced?: unknown } = {}
   /** the roots of this entity's runners in this process, for the handle's stats and children */
   readonly locals = new Set<Dispatcher.Dispatcher<Req, Res, E>>()
 

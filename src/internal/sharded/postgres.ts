@@ -39,6 +39,8 @@ import { Unavailable } from "../../DispatchError.js"
 import { Lease, ShardLease } from "./lease.js"
 import { checkSettings, reach, targetOf } from "./startup.js"
 import { CurrentProbe, Governed } from "./probe.js"
+import { ClusterTraced } from "./tracing.js"
+import { isTraced } from "../effectInternals.js"
 
 /** A runner's address, as the options give it. */
 export interface Address {
@@ -259,7 +261,9 @@ export const layer = <E, R>(
     Layer.provide(serialization),
     Layer.provideMerge(configLayer),
     Layer.provideMerge(Layer.succeed(ShardLease, options.clientOnly === true ? undefined : lease)),
-    Layer.provideMerge(Layer.succeed(Governed, true))
+    Layer.provideMerge(Layer.succeed(Governed, true)),
+    // built where the engine is: whether the engine's context has a tracer for its spans
+    Layer.provideMerge(Layer.effect(ClusterTraced, Effect.withFiber((fiber) => Effect.succeed(isTraced(fiber)))))
   )
 }
 
