@@ -24,7 +24,10 @@
  * BENCH_NODE_ARGS (space-separated) go to every client and runner process's
  * node, for profiling: `BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof"`
  * (Node refuses `--cpu-prof` in NODE_OPTIONS). BENCH_LOG_DIR keeps each
- * process's output in a file there (`--trace-gc-nvp`, say).
+ * process's output in a file there (`--trace-gc-nvp`, say). BENCH_RAW_TRACING
+ * (`Rpc.TracingEnabled`: "none", "client", "server", "both") sets the raw
+ * entity's spans; unset, the engine's default ("both": a client and a server
+ * span a call, even with no tracer), as a user writing the entity gets.
  */
 import { Effect, type Scope } from "effect"
 import * as ChildProcess from "node:child_process"

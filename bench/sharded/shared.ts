@@ -17,7 +17,15 @@ export type Mode = "volatile" | "persisted"
 export const Ping = Schema.Struct({ key: Schema.String, n: Schema.Number })
 export type Ping = typeof Ping.Type
 
-const Echo = Rpc.make("Echo", { payload: Ping, success: Schema.Number })
+/** The raw entity's spans: the engine's default, or `BENCH_RAW_TRACING` (see `main.ts`). */
+const rawTracing = process.env["BENCH_RAW_TRACING"] ?? ""
+if (!["", "none", "client", "server", "both"].includes(rawTracing)) {
+  throw new Error(`BENCH_RAW_TRACING: expected none, client, server or both, got ${JSON.stringify(rawTracing)}`)
+}
+const echoRpc = Rpc.make("Echo", { payload: Ping, success: Schema.Number })
+const Echo = rawTracing === ""
+  ? echoRpc
+  : echoRpc.annotate(Rpc.TracingEnabled, rawTracing as "none" | "client" | "server" | "both")
 
 /** The raw engine's entity: the same stack, no dispatcher. */
 export const rawEntity = (mode: Mode) =>
