@@ -6,7 +6,7 @@
  * attributes, two context changes) was about 1% of a runner's CPU a request
  * (profiled, bench:sharded): such a runner's engine makes none.
  *
- * Pure Effect: loaded with the package, it never loads cluster code.
+ * Pure Effect: it loads no cluster code.
  */
 import { Context, type Fiber } from "effect"
 import { isTraced } from "../effectInternals.js"
