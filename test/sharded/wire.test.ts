@@ -18,13 +18,27 @@ type Ask = typeof Ask.Type
 
 class Refused extends Schema.TaggedError<Refused>()("Refused", { why: Schema.String }) {}
 
-const Wire = Sharded.entity("Wire", {
-  request: Ask,
-  // undefined is an answer of its own: Schema.Unknown's JSON codec accepts only JSON values
-  success: Schema.Union([Schema.Undefined, Schema.Unknown]),
-  error: Refused,
-  keyOf: (ask) => ask.key
-})
+/** The entity under test, by name: one per cluster below. */
+const wireEntity = (name: string) =>
+  Sharded.entity(name, {
+    request: Ask,
+    // undefined is an answer of its own: Schema.Unknown's JSON codec accepts only JSON values
+    success: Schema.Union([Schema.Undefined, Schema.Unknown]),
+    error: Refused,
+    keyOf: (ask) => ask.key
+  })
+
+const Wire = wireEntity("Wire")
+
+/** A tracer that keeps the spans it makes in `spans`. */
+const recording = (spans: Array<Tracer.Span>) =>
+  Tracer.make({
+    span(options) {
+      const span = Tracer.nativeTracer.span(options)
+      spans.push(span)
+      return span
+    }
+  })
 
 class Handle extends Context.Service<Handle, Dispatcher.Dispatcher<Ask, unknown, Refused>>()(
   "test/sharded/wire/Handle"
@@ -103,14 +117,7 @@ layer(Cluster, { timeout: Duration.seconds(30), excludeTestServices: true })("th
   it.effect("a call is one client span, Sharded.call with the key, parent of the runner's span for it", () =>
     Effect.gen(function*() {
       const spans: Array<Tracer.Span> = []
-      const tracer = Tracer.make({
-        span(options) {
-          const span = Tracer.nativeTracer.span(options)
-          spans.push(span)
-          return span
-        }
-      })
-      const exit = yield* call({ key: "w4", give: "nothing" }).pipe(Effect.provideService(Tracer.Tracer, tracer))
+      const exit = yield* call({ key: "w4", give: "nothing" }).pipe(Effect.provideService(Tracer.Tracer, recording(spans)))
       assert.deepStrictEqual(exit, Exit.succeed(undefined))
       const clients = spans.filter((span) => span.kind === "client")
       assert.deepStrictEqual(clients.map((span) => [span.name, span.attributes.get("dispatcher.key")]), [
@@ -125,20 +132,9 @@ layer(Cluster, { timeout: Duration.seconds(30), excludeTestServices: true })("th
 
 /** A tracer for the runner's side only: the calls below are made without one. */
 const runnerSpans: Array<Tracer.Span> = []
-const runnerTracer = Tracer.make({
-  span(options) {
-    const span = Tracer.nativeTracer.span(options)
-    runnerSpans.push(span)
-    return span
-  }
-})
+const runnerTracer = recording(runnerSpans)
 
-const Untraced = Sharded.entity("WireUntraced", {
-  request: Ask,
-  success: Schema.Union([Schema.Undefined, Schema.Unknown]),
-  error: Refused,
-  keyOf: (ask) => ask.key
-})
+const Untraced = wireEntity("WireUntraced")
 
 class UntracedHandle extends Context.Service<UntracedHandle, Dispatcher.Dispatcher<Ask, unknown, Refused>>()(
   "test/sharded/wire/UntracedHandle"

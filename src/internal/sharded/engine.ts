@@ -192,9 +192,9 @@ class Activation {
   /** this runner's lease on the key's shard, when it has one (`layerPostgres`) */
   readonly held: Held | undefined
 
-  constructor(readonly runner: Runner, readonly shard: string, address: EntityAddress) {
+  constructor(readonly runner: Runner, readonly shard: string, address: EntityAddress, held: Held | undefined) {
     this.key = address.entityId
-    this.held = runner.heldFor(shard)
+    this.held = held
   }
 
   forward(envelope: { readonly payload: unknown; readonly requestId: bigint }): Effect.Effect<unknown, unknown> {
@@ -281,13 +281,17 @@ class Activation {
 /** A persisted request left for the shard's owner: an interruption the engine reads as abandoned. */
 const abandoned: Cause.Cause<never> = Cause.annotate(Cause.interrupt(), ClusterSchema.Abandon.annotation)
 
+/** This runner's entities of one shard, and the lease they read (one reader a shard: its cached end is shared). */
+class ShardHere {
+  readonly activations = new Set<Activation>()
+  constructor(readonly held: Held | undefined) {}
+}
+
 /** This runner's root and the entities the engine runs here, by shard. */
 class Runner {
-  readonly byShard = new Map<string, Set<Activation>>()
+  readonly byShard = new Map<string, ShardHere>()
   /** the current activation of each key here */
   readonly byKey = new Map<string, Activation>()
-  /** the lease of each shard with keys here, as they read it */
-  private readonly held = new Map<string, Held>()
 
   constructor(
     readonly root: Dispatcher.Dispatcher<unknown, unknown, unknown>,
@@ -301,20 +305,15 @@ class Runner {
     readonly fork: <A, E>(effect: Effect.Effect<A, E>) => void
   ) {}
 
-  /** The lease on a shard as its keys read it: one per shard, its cached end shared by them. */
-  heldFor(shard: string): Held | undefined {
-    if (this.lease === undefined) return undefined
-    let held = this.held.get(shard)
-    if (held === undefined) this.held.set(shard, held = new Held(this.lease, shard))
-    return held
-  }
-
   activate(address: EntityAddress): Activation {
     const shard = address.shardId.toString()
-    let set = this.byShard.get(shard)
-    if (set === undefined) this.byShard.set(shard, set = new Set())
-    const activation = new Activation(this, shard, address)
-    set.add(activation)
+    let here = this.byShard.get(shard)
+    if (here === undefined) {
+      here = new ShardHere(this.lease === undefined ? undefined : new Held(this.lease, shard))
+      this.byShard.set(shard, here)
+    }
+    const activation = new Activation(this, shard, address, here.held)
+    here.activations.add(activation)
     this.byKey.set(activation.key, activation)
     return activation
   }
@@ -333,12 +332,9 @@ class Runner {
 
   /** The engine ended the key's entity here: its child goes too, before the engine lets the shard go. */
   deactivate(activation: Activation): Effect.Effect<void> {
-    const set = this.byShard.get(activation.shard)
-    set?.delete(activation)
-    if (set?.size === 0) {
-      this.byShard.delete(activation.shard)
-      this.held.delete(activation.shard)
-    }
+    const here = this.byShard.get(activation.shard)
+    here?.activations.delete(activation)
+    if (here?.activations.size === 0) this.byShard.delete(activation.shard)
     if (this.byKey.get(activation.key) === activation) this.byKey.delete(activation.key)
     // the engine waited for the requests in flight (up to its entityTerminationTimeout): what is
     // left is refused, and a persisted one left in storage for the next owner
@@ -357,9 +353,9 @@ class Runner {
 
   /** The lease on a shard lapsed: refuse what is in flight there and end its keys' children, now. */
   fence(shard: string): void {
-    const set = this.byShard.get(shard)
-    if (set === undefined) return
-    for (const activation of set) {
+    const here = this.byShard.get(shard)
+    if (here === undefined) return
+    for (const activation of here.activations) {
       activation.refuseInFlight()
       this.fork(Dispatcher.passivate(this.root, activation.key))
     }
