@@ -23,7 +23,11 @@
  *
  * BENCH_NODE_ARGS (space-separated) go to every client and runner process's
  * node, for profiling: `BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof"`
- * (Node refuses `--cpu-prof` in NODE_OPTIONS). BENCH_LOG_DIR keeps each
+ * (Node refuses `--cpu-prof` in NODE_OPTIONS), or to compare under V8 flags:
+ * `BENCH_NODE_ARGS=--no-allocation-site-pretenuring` (see README). A full run
+ * with them says so in its header and is written to
+ * `bench/results/sharded.node-flags.md`, beside the default run's
+ * `sharded.md`. BENCH_LOG_DIR keeps each
  * process's output in a file there (`--trace-gc-nvp`, say). BENCH_RAW_TRACING
  * (`Rpc.TracingEnabled`: "none", "client", "server", "both") sets the raw
  * entity's spans; unset, the engine's default ("both": a client and a server
@@ -281,7 +285,8 @@ const program = Effect.gen(function*() {
       : reps > 1
       ? `; raw and Sharded alternating, ${reps} runs each, medians`
       : "") +
-    (config === undefined ? "" : `; settings ${config}`)
+    (config === undefined ? "" : `; settings ${config}`) +
+    (nodeArgs.length === 0 ? "" : `; every process run with node ${nodeArgs.join(" ")}`)
   console.log(`sharded benchmark: ${info}`)
   const rows: Array<Row> = []
   const print = (row: Row) => {
@@ -353,9 +358,11 @@ const program = Effect.gen(function*() {
   if (!quick) {
     const out = Path.join(here, "..", "results")
     Fs.mkdirSync(out, { recursive: true })
-    Fs.writeFileSync(Path.join(out, "sharded.md"), report)
-    Fs.writeFileSync(Path.join(out, "sharded.raw.json"), JSON.stringify({ info, rows }, null, 2))
-    console.log(`written: bench/results/sharded.md, bench/results/sharded.raw.json`)
+    // a run with node flags (BENCH_NODE_ARGS) is kept beside the default one, not over it
+    const name = nodeArgs.length === 0 ? "sharded" : "sharded.node-flags"
+    Fs.writeFileSync(Path.join(out, `${name}.md`), report)
+    Fs.writeFileSync(Path.join(out, `${name}.raw.json`), JSON.stringify({ info, rows }, null, 2))
+    console.log(`written: bench/results/${name}.md, bench/results/${name}.raw.json`)
   }
 }).pipe(Effect.scoped)
 
