@@ -77,9 +77,9 @@ const program = Effect.gen(function*() {
   })
   page.on("pageerror", (error) => problems.push(`page error: ${error.message}`))
   yield* step("loading the page", () => page.goto(inspector, { waitUntil: "load" }))
-  // (the functions below run in the page: written as text, this script has no DOM types)
+  // locators, not page functions: the page's CSP forbids eval, which a text predicate needs (Chromium 156.0.8078.114 enforces it)
   yield* step("waiting for the tree of dispatchers", () =>
-    page.waitForFunction("document.querySelectorAll('#dispatchers tbody tr').length >= 2", undefined, { timeout: 10_000 }))
+    page.locator("#dispatchers tbody tr").nth(1).waitFor({ state: "attached", timeout: 10_000 }))
   const rows = page.locator("#dispatchers tbody tr")
   const paths = yield* step("reading the tree", async () => {
     const out: Array<string> = []
@@ -90,7 +90,7 @@ const program = Effect.gen(function*() {
   yield* check(paths.some((p) => /^groups\/group-\d+\/topics$/.test(p)), `no group level in the tree: ${paths.join(", ")}`)
   // a throughput chart per level, drawn once two frames have come
   yield* step("waiting for a chart per level", () =>
-    page.waitForFunction("document.querySelectorAll('.level svg polyline').length >= 2", undefined, { timeout: 5_000 }))
+    page.locator(".level svg polyline").nth(1).waitFor({ state: "attached", timeout: 5_000 }))
   const levels = yield* step("counting the charts", () => page.locator(".level svg polyline").count())
   const status = yield* step("reading the status", () => page.textContent("#status"))
   yield* check(status === "running", `the status reads ${status}`)
