@@ -420,8 +420,7 @@ export const runner = Effect.fnUntraced(function*<Req, Res, E, R>(
     yield* Effect.addFinalizer(() => state.deactivate(activation))
     return { [Call]: (envelope: { readonly payload: unknown; readonly requestId: bigint }) => activation.forward(envelope) }
   })
-  const serverSpans = yield* Effect.withFiber((fiber) => Effect.succeed(keepsServerSpans(fiber)))
-  yield* sharding.registerEntity(engineEntity(entity, serverSpans), handlers as any, {
+  yield* sharding.registerEntity(engineEntity(entity, yield* keepsServerSpans), handlers as any, {
     concurrency: "unbounded",
     mailboxCapacity: "unbounded",
     disableFatalDefects: true,

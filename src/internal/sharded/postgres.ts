@@ -39,8 +39,7 @@ import { Unavailable } from "../../DispatchError.js"
 import { Lease, ShardLease } from "./lease.js"
 import { checkSettings, reach, targetOf } from "./startup.js"
 import { CurrentProbe, Governed } from "./probe.js"
-import { ClusterTraced } from "./tracing.js"
-import { isTraced } from "../effectInternals.js"
+import { layerClusterTraced } from "./tracing.js"
 
 /** A runner's address, as the options give it. */
 export interface Address {
@@ -263,7 +262,7 @@ export const layer = <E, R>(
     Layer.provideMerge(Layer.succeed(ShardLease, options.clientOnly === true ? undefined : lease)),
     Layer.provideMerge(Layer.succeed(Governed, true)),
     // built where the engine is: whether the engine's context has a tracer for its spans
-    Layer.provideMerge(Layer.effect(ClusterTraced, Effect.withFiber((fiber) => Effect.succeed(isTraced(fiber)))))
+    Layer.provideMerge(layerClusterTraced)
   )
 }
 

@@ -8,7 +8,7 @@
  *
  * Pure Effect: it loads no cluster code.
  */
-import { Context, type Fiber } from "effect"
+import { Context, Effect, Layer } from "effect"
 import { isTraced } from "../effectInternals.js"
 
 /**
@@ -23,10 +23,22 @@ export const ClusterTraced = Context.Reference<boolean | undefined>("effect-disp
 })
 
 /**
- * Whether a runner registering its entity from `fiber` keeps the engine's
- * span per request: where this fiber or its cluster layer has a tracer.
+ * `ClusterTraced` for the cluster layer it is built beside: whether that
+ * layer's context has a tracer.
  *
  * @internal
  */
-export const keepsServerSpans = (fiber: Fiber.Fiber<unknown, unknown>): boolean =>
-  isTraced(fiber) || Context.get(fiber.context, ClusterTraced) !== false
+export const layerClusterTraced = Layer.effect(
+  ClusterTraced,
+  Effect.withFiber((fiber) => Effect.succeed(isTraced(fiber)))
+)
+
+/**
+ * Whether a runner registering its entity here keeps the engine's span per
+ * request: where this fiber or its cluster layer has a tracer.
+ *
+ * @internal
+ */
+export const keepsServerSpans: Effect.Effect<boolean> = Effect.withFiber((fiber) =>
+  Effect.succeed(isTraced(fiber) || Context.get(fiber.context, ClusterTraced) !== false)
+)
