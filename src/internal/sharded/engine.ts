@@ -41,6 +41,7 @@ import { Held, type Lease, ShardLease } from "./lease.js"
 import { CurrentProbe, Governed, Probe } from "./probe.js"
 import { SchemaMismatch } from "./errors.js"
 import { isTraced } from "../effectInternals.js"
+import { settleScopePretenuring } from "./pretenuring.js"
 import { keepsServerSpans } from "./tracing.js"
 
 /** The one RPC of every sharded entity. */
@@ -420,6 +421,8 @@ export const runner = Effect.fnUntraced(function*<Req, Res, E, R>(
     yield* Effect.addFinalizer(() => state.deactivate(activation))
     return { [Call]: (envelope: { readonly payload: unknown; readonly requestId: bigint }) => activation.forward(envelope) }
   })
+  // before the first request: the engine's per-request scopes must not be born old (see pretenuring.ts)
+  yield* Effect.sync(settleScopePretenuring)
   yield* sharding.registerEntity(engineEntity(entity, yield* keepsServerSpans), handlers as any, {
     concurrency: "unbounded",
     mailboxCapacity: "unbounded",
