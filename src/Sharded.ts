@@ -34,6 +34,7 @@ import * as DispatchErrors from "./DispatchError.js"
 import type { InvalidOptions } from "./DispatchError.js"
 import { EntityImpl, requestIds, TypeId as EntityTypeId } from "./internal/sharded/entity.js"
 import type { DatabaseUnavailable, SettingsMismatch } from "./internal/sharded/errors.js"
+import { settleScopePretenuring } from "./internal/sharded/pretenuring.js"
 
 /**
  * `DispatchError.SchemaMismatch`, under this module's name too: a request or
@@ -535,6 +536,8 @@ export const layerPostgres = <E = never, R = never>(
       catch: missingPeers
     }).pipe(
       Effect.orDie,
+      // first, while Effect's scope code is still cold: see pretenuring.ts
+      Effect.tap(Effect.sync(settleScopePretenuring)),
       Effect.map((m) =>
         m.layer(
           options,
