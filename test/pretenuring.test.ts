@@ -2,8 +2,8 @@
  * Upgrade canary for `src/internal/sharded/pretenuring.ts`: V8 may decide to
  * allocate Effect's scope state (a scope's first finalizer) straight into the
  * old generation after a start-up of long-lived scopes, and
- * `settleScopePretenuring`, as `Sharded.runner` calls it before serving,
- * keeps it young. Each half runs in a process of its own
+ * `settleScopePretenuring`, as `Sharded.layerPostgres` and `Sharded.runner`
+ * call it, keeps it young. Each half runs in a process of its own
  * (`support/pretenuring-probe.ts`): V8's decision is made once per process.
  * When Effect stops allocating that state as an object literal, "V8 still
  * pretenures it" fails, and the module can go.
@@ -16,6 +16,7 @@ const probe = fileURLToPath(new URL("./support/pretenuring-probe.ts", import.met
 
 /** Whether a new scope's state is born young after the probe's start-up, in `mode`. */
 const bornYoung = (mode: "plain" | "settled"): boolean => {
+  // killed under the test's own timeout: a stuck probe fails the test and is not left behind
   const out = execFileSync(process.execPath, [
     "--allow-natives-syntax",
     "--expose-gc",
@@ -26,7 +27,7 @@ const bornYoung = (mode: "plain" | "settled"): boolean => {
     "tsx",
     probe,
     mode
-  ], { encoding: "utf8", timeout: 60_000 })
+  ], { encoding: "utf8", timeout: 15_000 })
   const result = JSON.parse(out.trim().split("\n").at(-1)!) as { mode: string; kept: number; young: boolean }
   assert.strictEqual(result.mode, mode)
   assert.strictEqual(result.kept, 16_000, "the probe kept its long-lived scopes")
