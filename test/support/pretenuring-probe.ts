@@ -1,13 +1,13 @@
 /**
- * Run by `test/pretenuring.test.ts` in a process of its own, as
- * `node --allow-natives-syntax --expose-gc --min-semi-space-size=16
- * --max-semi-space-size=16 --import tsx pretenuring-probe.ts <plain|settled>`
- * (the young generation at its full size from the start, as on a busy
- * runner, where V8 makes its pretenuring decisions). It plays a runner's
+ * Run by `test/pretenuring.test.ts` in a process of its own, with the node
+ * flags that test passes (natives syntax, `gc`, and the young generation at
+ * its full size from the start, as on a busy runner, where V8 makes its
+ * pretenuring decisions); argument `plain` or `settled`. It plays a runner's
  * start: bursts of long-lived scopes, each given a finalizer, a minor GC
- * after each; `settled` first calls `settleScopePretenuring` as
- * `Sharded.runner` does. Then it prints whether a new scope's state (what the
- * engine's per-request scope gets) is born in the young generation.
+ * after each; `settled` first calls `settleScopePretenuring`, as
+ * `Sharded.layerPostgres` and `Sharded.runner` do. Then it prints whether a
+ * new scope's state (what the engine's per-request scope gets) is born in
+ * the young generation.
  */
 import { Scope } from "effect"
 import { settleScopePretenuring } from "../../src/internal/sharded/pretenuring.js"
