@@ -499,8 +499,11 @@ const missingPeers = (cause: unknown) =>
  * a runner keeps a lease on its shards from the engine's own lock refreshes
  * (see `runner`), and a volatile call reports each delivery attempt, so that
  * it gets `Unavailable` when it finds no runner (see `LayerOptions`) or when
- * its runner dies holding it (never a second run elsewhere). The engine's own
- * layers remain usable for other transports and storage, without those two.
+ * its runner dies holding it (never a second run elsewhere). Its sockets send
+ * the messages written while one batch of fibers runs in one system call, up
+ * to 16 at a time (the same protocol and bytes as `NodeClusterSocket`'s: about
+ * 45% less CPU a call under load, README "Scale out"). The engine's own
+ * layers remain usable for other transports and storage, without those three.
  *
  * Its modules, and the optional peers `@effect/sql-pg` and
  * `@effect/platform-node`, are loaded when the layer is built (a defect naming

@@ -9,14 +9,13 @@
  * `IMPL=inprocess` runs the same loop on an in-process `Dispatcher.make`
  * root, for scale.
  */
-import { NodeClusterSocket, NodeRuntime } from "@effect/platform-node"
-import { PgClient } from "@effect/sql-pg"
-import { Context, Effect, Fiber, Layer, Redacted, References } from "effect"
+import { NodeRuntime } from "@effect/platform-node"
+import { Context, Effect, Fiber, Layer, References } from "effect"
 import { Dispatcher, Sharded } from "effect-dispatcher"
-import { echo, env, exitWithParent, type Mode, type Ping, rawEntity, settings, shardedEntity } from "./shared.js"
+import { echo, env, exitWithParent, type Impl, type Mode, type Ping, rawCluster, rawEntity, settings, shardedEntity } from "./shared.js"
 
 exitWithParent()
-const impl = env("IMPL") as "raw" | "sharded" | "inprocess"
+const impl = env("IMPL") as Impl | "inprocess"
 const mode = (process.env["MODE"] ?? "volatile") as Mode
 const callers = Number(env("CALLERS"))
 const keys = Number(env("KEYS"))
@@ -46,14 +45,11 @@ class Handle extends Context.Service<Handle, (ping: Ping) => Effect.Effect<numbe
 
 const handleLayer: Layer.Layer<Handle, unknown> = (impl === "inprocess"
   ? Layer.effect(Handle, Effect.map(Dispatcher.make(echo, { mailboxCapacity: 64 }), (d) => (ping: Ping) => Dispatcher.call(d, ping)))
-  : impl === "raw"
+  : impl !== "sharded"
   ? Layer.effect(
     Handle,
     Effect.map(rawEntity(mode).client, (clientFor) => (ping: Ping) => clientFor(ping.key).Echo(ping))
-  ).pipe(
-    Layer.provide(NodeClusterSocket.layer({ clientOnly: true, storage: "sql", shardingConfig: settings })),
-    Layer.provide(PgClient.layer({ url: Redacted.make(env("DATABASE_URL")) }))
-  )
+  ).pipe(Layer.provide(rawCluster(impl, env("DATABASE_URL"), settings, true)))
   : Layer.effect(
     Handle,
     Effect.gen(function*() {

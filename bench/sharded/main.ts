@@ -4,7 +4,10 @@
  * dispatcher) against `Sharded` (the same engine under `Sharded.layerPostgres`,
  * an echo child per key), side by side in one run on the same machine and
  * settings: 1 and 2 runner processes, volatile and persisted; and the
- * in-process dispatcher for scale. Each setup gets a fresh database, fresh
+ * in-process dispatcher for scale. A third stack, the raw Entity on the
+ * sockets `Sharded.layerPostgres` uses (their writes coalesced, see
+ * `src/internal/sharded/coalescing.ts`), shows what the dispatcher itself
+ * costs apart from the faster sockets (`--only raw,sharded` leaves it out). Each setup gets a fresh database, fresh
  * runner processes and a client process (`client.ts`): `--callers` callers
  * over `--keys` keys, every key called once first, then a warm-up and a
  * measured window. Reported: calls/s, p50/p99 latency, and CPU seconds per
@@ -15,7 +18,7 @@
  *   npm run bench:sharded                                   # 64 callers, 10,000 keys, 10 s per setup; writes bench/results/sharded.md
  *   npm run bench:sharded -- --quick                        # a smoke run: tiny load, prints only
  *   npm run bench:sharded -- --reps 3                       # each raw/Sharded pair 3 times, alternating; medians
- *   npm run bench:sharded -- --turns 8 --warmup 1 --seconds 3   # both stacks up, their clients taking 8 turns each; medians
+ *   npm run bench:sharded -- --turns 8 --warmup 1 --seconds 3   # all stacks up, their clients taking 8 turns each; medians
  *   npm run bench:sharded -- --only sharded --modes persisted --config '{"entityMessagePollInterval":"100 millis"}'
  *
  * PostgreSQL: DATABASE_URL, else 127.0.0.1:5432, else a throwaway
@@ -53,7 +56,7 @@ const callers = Number(arg("--callers") ?? (quick ? 8 : 64))
 const keys = Number(arg("--keys") ?? (quick ? 200 : 10_000))
 const seconds = Number(arg("--seconds") ?? (quick ? 2 : 10))
 const warmup = Number(arg("--warmup") ?? (quick ? 1 : 3))
-const only = arg("--only")?.split(",") ?? ["raw", "sharded", "inprocess"]
+const only = arg("--only")?.split(",") ?? ["raw", "raw-coalesced", "sharded", "inprocess"]
 const modes = arg("--modes")?.split(",") ?? ["volatile", "persisted"]
 const runnerCounts = (arg("--runners") ?? "1,2").split(",").map(Number)
 const config = arg("--config")
@@ -62,7 +65,7 @@ const reps = Number(arg("--reps") ?? 1)
 const turns = only.includes("raw") && only.includes("sharded") ? Number(arg("--turns") ?? 0) : 0
 
 interface Setup {
-  readonly impl: "raw" | "sharded" | "inprocess"
+  readonly impl: "raw" | "raw-coalesced" | "sharded" | "inprocess"
   readonly mode: string
   readonly runners: number
 }
@@ -77,12 +80,14 @@ interface Figures {
   readonly elapsed: number
 }
 
+/** The stacks on the engine: raw as shipped, raw on Sharded's coalesced sockets, Sharded. */
+const engines = ["raw", "raw-coalesced", "sharded"] as const
 // each pair of raw and Sharded runs `--reps` times, alternating: the machine's drift hits both alike
 const setups: Array<Setup> = []
 for (const mode of modes) {
   for (const runners of runnerCounts) {
     for (let rep = 0; rep < reps; rep++) {
-      for (const impl of ["raw", "sharded"] as const) if (only.includes(impl)) setups.push({ impl, mode, runners })
+      for (const impl of engines) if (only.includes(impl)) setups.push({ impl, mode, runners })
     }
   }
 }
@@ -281,7 +286,7 @@ const program = Effect.gen(function*() {
   const info = `${Os.cpus().length} cores (${Os.cpus()[0]?.model ?? "?"}), Node ${process.version}, PostgreSQL: ${which}; ` +
     `${callers} callers over ${keys.toLocaleString("en-US")} keys, ${warmup} s warm-up, ${seconds} s measured` +
     (turns > 0
-      ? `; raw and Sharded side by side, both up, taking ${turns} turns each (${warmup} s unmeasured + ${seconds} s measured a turn), medians`
+      ? `; the stacks side by side, all up, taking ${turns} turns each (${warmup} s unmeasured + ${seconds} s measured a turn), medians`
       : reps > 1
       ? `; raw and Sharded alternating, ${reps} runs each, medians`
       : "") +
@@ -301,10 +306,14 @@ const program = Effect.gen(function*() {
     for (const mode of modes) {
       for (const runners of runnerCounts) {
         yield* Effect.gen(function*() {
-          const raw = yield* stack(admin, { impl: "raw", mode, runners }, true)
-          const sharded = yield* stack(admin, { impl: "sharded", mode, runners }, true)
+          const stacks = yield* Effect.forEach(
+            engines.filter((impl) => only.includes(impl)),
+            (impl) => stack(admin, { impl, mode, runners }, true)
+          )
           for (let n = 1; n <= turns; n++) {
-            for (const s of n % 2 === 1 ? [raw, sharded] : [sharded, raw]) {
+            // each stack goes first, in the middle and last equally often
+            const order = stacks.map((_, i) => stacks[(i + n - 1) % stacks.length]!)
+            for (const s of n % 2 === 1 ? order : order.reverse()) {
               const row = yield* s.window(n)
               rows.push(row)
               print(row)
@@ -319,38 +328,55 @@ const program = Effect.gen(function*() {
     rows.push(row)
     print(row)
   }
+  const labels = {
+    raw: "raw effect/cluster Entity",
+    "raw-coalesced": "raw Entity, coalesced sockets",
+    sharded: "Sharded",
+    inprocess: "in-process Dispatcher"
+  } as const
   const header = "| setup | delivery | runners | calls/s | p50 ms | p99 ms | failures | client CPU s / 1,000 calls | CPU s / 1,000 calls per runner |\n" +
     "|---|---|---:|---:|---:|---:|---:|---:|---|"
   const table = summaries(rows)
   const lines = table.map(({ clientCpu, failures, p50, p99, perSecond, runnerCpu, setup }) => {
     const per1k = (cpu: number) => fmt(1000 * cpu, 3)
-    return `| ${setup.impl === "raw" ? "raw effect/cluster Entity" : setup.impl === "sharded" ? "Sharded" : "in-process Dispatcher"} | ${setup.mode} | ${setup.runners} | ${
+    return `| ${labels[setup.impl]} | ${setup.mode} | ${setup.runners} | ${
       fmt(perSecond)
     } | ${fmt(p50, 1)} | ${fmt(p99, 1)} | ${failures} | ${per1k(clientCpu)} | ${runnerCpu.map(per1k).join(", ") || "-"} |`
   })
+  /** Sharded against one raw stack, each Sharded run against that stack's run of the same turn (the machine's drift between turns cancels out). */
+  const against = (baseline: "raw" | "raw-coalesced", mode: string, runners: number): string | undefined => {
+    const of = (impl: Setup["impl"]) =>
+      table.find((r) => r.setup.impl === impl && r.setup.mode === mode && r.setup.runners === runners)
+    const raw = of(baseline)
+    const sharded = of("sharded")
+    if (raw === undefined || sharded === undefined) return undefined
+    const runsOf = (impl: Setup["impl"]) =>
+      rows.filter((r) => r.setup.impl === impl && r.setup.mode === mode && r.setup.runners === runners)
+    const pairs = runsOf(baseline).flatMap((r, i) => {
+      const s = runsOf("sharded")[i]
+      return s === undefined ? [] : [{ raw: r, sharded: s }]
+    })
+    const cpuOfRun = (r: Row) => perCall(r.figures.cpuSeconds + r.runnerCpu.reduce((a, b) => a + b, 0), r.figures.calls)
+    const pairNote = pairs.length < 2 ? "" : `; per pair calls/s ${
+      pairs.map((p) => fmt(p.sharded.figures.perSecond / p.raw.figures.perSecond, 2)).join(", ")
+    } (median ${fmt(median(pairs.map((p) => p.sharded.figures.perSecond / p.raw.figures.perSecond)), 2)}), CPU per call, client and runners, ${
+      fmt(median(pairs.map((p) => cpuOfRun(p.sharded) / cpuOfRun(p.raw))), 2)
+    }x`
+    return `calls/s ${fmt(sharded.perSecond / raw.perSecond, 2)}, p99 ${fmt(sharded.p99 / raw.p99, 2)}${pairNote}`
+  }
   const ratios = modes.flatMap((mode) =>
     runnerCounts.flatMap((runners) => {
-      const of = (impl: Setup["impl"]) =>
-        table.find((r) => r.setup.impl === impl && r.setup.mode === mode && r.setup.runners === runners)
-      const raw = of("raw")
-      const sharded = of("sharded")
-      if (raw === undefined || sharded === undefined) return []
-      // each Sharded run against the raw run of the same turn (back to back): the machine's drift between turns cancels out
-      const runsOf = (impl: Setup["impl"]) =>
-        rows.filter((r) => r.setup.impl === impl && r.setup.mode === mode && r.setup.runners === runners)
-      const pairs = runsOf("raw").flatMap((r, i) => {
-        const s = runsOf("sharded")[i]
-        return s === undefined ? [] : [{ raw: r, sharded: s }]
-      })
-      const cpuOfRun = (r: Row) => perCall(r.figures.cpuSeconds + r.runnerCpu.reduce((a, b) => a + b, 0), r.figures.calls)
-      const pairNote = pairs.length < 2 ? "" : `; per pair calls/s ${
-        pairs.map((p) => fmt(p.sharded.figures.perSecond / p.raw.figures.perSecond, 2)).join(", ")
-      } (median ${fmt(median(pairs.map((p) => p.sharded.figures.perSecond / p.raw.figures.perSecond)), 2)}), CPU per call, client and runners, ${
-        fmt(median(pairs.map((p) => cpuOfRun(p.sharded) / cpuOfRun(p.raw))), 2)
-      }x raw's`
-      return [`- ${mode}, ${runners} runner${runners > 1 ? "s" : ""}: Sharded / raw calls/s ${
-        fmt(sharded.perSecond / raw.perSecond, 2)
-      } (target >= 0.9), p99 ${fmt(sharded.p99 / raw.p99, 2)} (target <= 1.1)${pairNote}`]
+      const setupName = `${mode}, ${runners} runner${runners > 1 ? "s" : ""}`
+      const shipped = against("raw", mode, runners)
+      const coalesced = against("raw-coalesced", mode, runners)
+      return [
+        ...(shipped === undefined
+          ? []
+          : [`- ${setupName}: Sharded / raw Entity ${shipped} (targets: calls/s >= 0.9, p99 <= 1.1)`]),
+        ...(coalesced === undefined
+          ? []
+          : [`- ${setupName}: Sharded / raw Entity on the same coalesced sockets (the dispatcher's own cost) ${coalesced}`])
+      ]
     })
   )
   const report = `# Sharded benchmark\n\n${info}\n\n${header}\n${lines.join("\n")}\n\n${ratios.join("\n")}\n`

@@ -1,15 +1,15 @@
 /**
  * A runner process of the sharded benchmark: the raw engine's entity on the
- * engine's own socket layer with SQL storage (`IMPL=raw`), or a
+ * engine's own socket layer with SQL storage (`IMPL=raw`), the same on
+ * coalesced sockets (`IMPL=raw-coalesced`), or a
  * `Sharded.runner` over `Sharded.layerPostgres` (`IMPL=sharded`), for one
  * delivery `MODE`. Prints READY; exits when its stdin closes.
  */
-import { NodeClusterSocket, NodeRuntime } from "@effect/platform-node"
-import { PgClient } from "@effect/sql-pg"
-import { Effect, Layer, Option, Redacted, References } from "effect"
+import { NodeRuntime } from "@effect/platform-node"
+import { Effect, Layer, Option, References } from "effect"
 import * as RunnerAddress from "effect/cluster/RunnerAddress"
 import { Sharded } from "effect-dispatcher"
-import { echo, env, exitWithParent, type Impl, type Mode, rawEntity, rawHandlers, settings, shardedEntity } from "./shared.js"
+import { echo, env, exitWithParent, type Impl, type Mode, rawCluster, rawEntity, rawHandlers, settings, shardedEntity } from "./shared.js"
 
 exitWithParent()
 const impl = env("IMPL") as Impl
@@ -17,17 +17,13 @@ const mode = env("MODE") as Mode
 const url = env("DATABASE_URL")
 const port = Number(env("RUNNER_PORT"))
 
-const runner: Layer.Layer<never, unknown> = impl === "raw"
+const runner: Layer.Layer<never, unknown> = impl !== "sharded"
   ? rawEntity(mode).toLayer(rawHandlers, { mailboxCapacity: "unbounded", concurrency: "unbounded" }).pipe(
-    Layer.provide(NodeClusterSocket.layer({
-      storage: "sql",
-      shardingConfig: {
-        ...settings,
-        maxResidentEntities: "unbounded",
-        runnerAddress: Option.some(RunnerAddress.make("127.0.0.1", port))
-      }
-    })),
-    Layer.provide(PgClient.layer({ url: Redacted.make(url) }))
+    Layer.provide(rawCluster(impl, url, {
+      ...settings,
+      maxResidentEntities: "unbounded",
+      runnerAddress: Option.some(RunnerAddress.make("127.0.0.1", port))
+    }, false))
   )
   : Sharded.runner(shardedEntity(mode), echo, { mailboxCapacity: 64 }).pipe(
     Layer.provide(

@@ -3,15 +3,26 @@
  * (a raw `effect/cluster` Entity with one echo RPC, and a `Sharded.entity`
  * whose children echo), their persisted twins, and the engine settings.
  */
-import { Effect, Schema } from "effect"
+import { NodeClusterSocket, NodeCrypto } from "@effect/platform-node"
+import { PgClient } from "@effect/sql-pg"
+import { Effect, Layer, Redacted, Schema } from "effect"
 import * as ClusterSchema from "effect/cluster/ClusterSchema"
 import * as Entity from "effect/cluster/Entity"
-import type { ShardingConfig } from "effect/cluster/ShardingConfig"
+import * as RunnerHealth from "effect/cluster/RunnerHealth"
+import * as Runners from "effect/cluster/Runners"
+import * as ShardingConfig from "effect/cluster/ShardingConfig"
+import * as SocketRunner from "effect/cluster/SocketRunner"
+import * as SqlMessageStorage from "effect/cluster/SqlMessageStorage"
+import * as SqlRunnerStorage from "effect/cluster/SqlRunnerStorage"
 import * as Rpc from "effect/rpc/Rpc"
+import * as RpcSerialization from "effect/rpc/RpcSerialization"
 import { Dispatcher, Sharded } from "effect-dispatcher"
 import { timings } from "../../examples/sharded/timings.js"
+// the sockets' module itself, not a copy: the package does not export it
+import * as Coalescing from "../../src/internal/sharded/coalescing.js"
 
-export type Impl = "raw" | "sharded"
+/** `raw-coalesced`: the raw entity on the sockets `Sharded.layerPostgres` uses (writes coalesced), to show the dispatcher's own cost */
+export type Impl = "raw" | "raw-coalesced" | "sharded"
 export type Mode = "volatile" | "persisted"
 
 export const Ping = Schema.Struct({ key: Schema.String, n: Schema.Number })
@@ -57,9 +68,33 @@ export const echo: Dispatcher.Factory<Ping, number> = {
  * `BENCH_CONFIG` (JSON) may lay others, to find what governs persisted
  * latency (`entityMessagePollInterval`, `entityReplyPollInterval`, ...).
  */
-export const settings: Partial<ShardingConfig["Service"]> = {
+export const settings: Partial<ShardingConfig.ShardingConfig["Service"]> = {
   ...timings,
   ...(process.env["BENCH_CONFIG"] === undefined ? {} : JSON.parse(process.env["BENCH_CONFIG"]))
+}
+
+/**
+ * The raw entity's cluster: `NodeClusterSocket.layer` with SQL storage, as
+ * the engine ships it (`raw`), or assembled the same way on the sockets of
+ * `Sharded.layerPostgres`, their writes coalesced (`raw-coalesced`).
+ */
+export const rawCluster = (impl: Impl, url: string, config: Partial<ShardingConfig.ShardingConfig["Service"]>, clientOnly: boolean) => {
+  const sql = PgClient.layer({ url: Redacted.make(url) })
+  if (impl !== "raw-coalesced") {
+    return NodeClusterSocket.layer({ clientOnly, storage: "sql", shardingConfig: config }).pipe(Layer.provide(sql))
+  }
+  const sockets = clientOnly
+    ? Layer.provide(SocketRunner.layerClientOnly, Coalescing.layerClientProtocol)
+    : Layer.provide(SocketRunner.layer, [Coalescing.layerSocketServer, Coalescing.layerClientProtocol]).pipe(
+      Layer.provide(RunnerHealth.layerPing.pipe(Layer.provide(Runners.layerRpc), Layer.provide(Coalescing.layerClientProtocol)))
+    )
+  return sockets.pipe(
+    Layer.provideMerge(SqlMessageStorage.layer.pipe(Layer.provide(NodeCrypto.layerDigest))),
+    Layer.provide(Layer.orDie(SqlRunnerStorage.layer)),
+    Layer.provide(ShardingConfig.layerFromEnv(config)),
+    Layer.provide(RpcSerialization.layerSchemaBinary()),
+    Layer.provide(sql)
+  )
 }
 
 export const env = (name: string): string => {

@@ -1,7 +1,8 @@
 /**
  * `Sharded.layerPostgres`: the engine's runner over `NodeClusterSocket`, with
  * `SqlMessageStorage` and `SqlRunnerStorage` on a PostgreSQL client, as
- * `NodeClusterSocket.layer` assembles it, with two services wrapped:
+ * `NodeClusterSocket.layer` assembles it, its sockets' writes coalesced (see
+ * `coalescing.ts`), and two services wrapped:
  *
  * - `RunnerStorage`: every lock acquisition and refresh confirms this runner's
  *   lease on the shards it returns (see `lease.ts`); a refresh that does not
@@ -16,7 +17,6 @@
  * Loaded on demand by `Sharded.layerPostgres` only: it imports the optional
  * peers `@effect/sql-pg` and `@effect/platform-node`.
  */
-import * as NodeClusterSocket from "@effect/platform-node/NodeClusterSocket"
 import * as NodeCrypto from "@effect/platform-node/NodeCrypto"
 import * as PgClient from "@effect/sql-pg/PgClient"
 import { Clock, Context, Duration, Effect, Exit, Layer, Option, Redacted } from "effect"
@@ -36,6 +36,7 @@ import * as RpcServer from "effect/rpc/RpcServer"
 import type * as SqlClient from "effect/sql/SqlClient"
 import * as Os from "node:os"
 import { Unavailable } from "../../DispatchError.js"
+import * as Coalescing from "./coalescing.js"
 import { Lease, ShardLease } from "./lease.js"
 import { checkSettings, reach, targetOf } from "./startup.js"
 import { CurrentProbe, Governed } from "./probe.js"
@@ -239,7 +240,8 @@ export const layer = <E, R>(
   const lease = new Lease(Duration.toMillis(Duration.fromInputUnsafe(config.shardLockExpiration)))
   const configLayer = Layer.succeed(ShardingConfig.ShardingConfig, config)
   const serialization = RpcSerialization.layerSchemaBinary()
-  const clientProtocol = NodeClusterSocket.layerClientProtocol
+  // the engine's sockets, their writes coalesced (see coalescing.ts)
+  const clientProtocol = Coalescing.layerClientProtocol
   const runners = governedRunners.pipe(Layer.provide(probedProtocol), Layer.provide(clientProtocol))
   const storage = Layer.mergeAll(
     SqlMessageStorage.layer.pipe(Layer.provide(NodeCrypto.layerDigest)),
@@ -249,7 +251,7 @@ export const layer = <E, R>(
     ? Sharding.layer.pipe(Layer.provideMerge(runners), Layer.provide(RunnerHealth.layerNoop))
     : RunnerServer.layer.pipe(
       Layer.provide(RpcServer.layerProtocolSocketServer),
-      Layer.provide(NodeClusterSocket.layerSocketServer),
+      Layer.provide(Coalescing.layerSocketServer),
       Layer.provideMerge(Sharding.layer),
       Layer.provideMerge(runners),
       Layer.provide(RunnerHealth.layerPing.pipe(Layer.provide(Runners.layerRpc), Layer.provide(clientProtocol)))
