@@ -502,7 +502,7 @@ const missingPeers = (cause: unknown) =>
  * its runner dies holding it (never a second run elsewhere). Its sockets send
  * the messages written while one batch of fibers runs in one system call, up
  * to 16 at a time (the same protocol and bytes as `NodeClusterSocket`'s: about
- * 45% less CPU a call under load, README "Scale out"). The engine's own
+ * 40% less CPU a volatile call under load, README "Scale out"). The engine's own
  * layers remain usable for other transports and storage, without those three.
  *
  * Its modules, and the optional peers `@effect/sql-pg` and

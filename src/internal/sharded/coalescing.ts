@@ -14,9 +14,10 @@
  * runner take turns instead of working at once). Same bytes, same order, same
  * protocol: only the number of system calls changes.
  *
- * Measured (bench:sharded, 64 callers, 1 runner, volatile): about 45% less
- * CPU a call in both processes and about 1.4x the calls/s of the engine's
- * own sockets; 16 messages was the best of 4, 8, 16, 32 and 64.
+ * Measured (bench:sharded, 64 callers, 1 runner, volatile, the raw entity on
+ * both): 35% to 55% less CPU a call in client and runner, 1.3x to 1.5x the
+ * calls/s of the engine's own sockets; 16 messages was the best of 4, 8, 16,
+ * 32 and 64.
  *
  * Node's public API only (`net.Socket`'s `cork`, `uncork` and `write`); the
  * sockets are made and served through `@effect/platform-node`'s public
