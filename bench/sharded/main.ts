@@ -7,10 +7,10 @@
  * in-process dispatcher for scale. A third stack, the raw Entity on the
  * sockets `Sharded.layerPostgres` uses (their writes coalesced, see
  * `src/internal/sharded/coalescing.ts`), shows what the dispatcher itself
- * costs apart from the faster sockets (`--only raw,sharded` leaves it out). Each setup gets a fresh database, fresh
- * runner processes and a client process (`client.ts`): `--callers` callers
- * over `--keys` keys, every key called once first, then a warm-up and a
- * measured window. Reported: calls/s, p50/p99 latency, and CPU seconds per
+ * costs apart from the faster sockets (`--only raw,sharded` leaves it out).
+ * Each setup gets a fresh database, fresh runner processes and a client
+ * process (`client.ts`): `--callers` callers over `--keys` keys, every key
+ * called once first, then a warm-up and a measured window. Reported: calls/s, p50/p99 latency, and CPU seconds per
  * 1,000 calls of the client and of each runner (read from /proc, Linux): on a
  * 2-core machine more runners cannot add throughput, and these are the
  * figures that say how it would scale.
@@ -82,7 +82,7 @@ interface Figures {
 
 /** The stacks on the engine: raw as shipped, raw on Sharded's coalesced sockets, Sharded. */
 const engines = ["raw", "raw-coalesced", "sharded"] as const
-// each pair of raw and Sharded runs `--reps` times, alternating: the machine's drift hits both alike
+// each setup's stacks run `--reps` times, alternating: the machine's drift hits them alike
 const setups: Array<Setup> = []
 for (const mode of modes) {
   for (const runners of runnerCounts) {

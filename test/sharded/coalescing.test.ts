@@ -51,11 +51,9 @@ const spyBatches = (socket: Net.Socket): Array<number> => {
 
 const tick = Effect.promise(() => new Promise<void>((resolve) => process.nextTick(resolve)))
 
-/** Wait for the peer to have seen something (a failure names it; the test's timeout is the bound). */
-const until = (what: string, done: () => boolean): Effect.Effect<void> =>
-  Effect.suspend(() => (done() ? Effect.void : Effect.andThen(Effect.sleep(5), until(what, done)))).pipe(
-    Effect.annotateLogs({ waiting: what })
-  )
+/** Wait for the peer to have seen something (the test's timeout is the bound). */
+const until = (done: () => boolean): Effect.Effect<void> =>
+  Effect.suspend(() => (done() ? Effect.void : Effect.andThen(Effect.sleep(5), until(done))))
 
 describe("the engine's sockets, their writes coalesced", () => {
   it.live("sends the writes of one run together, 16 at a time at most, in order", () =>
@@ -69,7 +67,7 @@ describe("the engine's sockets, their writes coalesced", () => {
       assert.deepStrictEqual(batches, [mostMessages, mostMessages])
       yield* tick
       assert.deepStrictEqual(batches, [mostMessages, mostMessages, 8])
-      yield* until("all bytes", () => received().length === messages.join("").length)
+      yield* until(() => received().length === messages.join("").length)
       assert.strictEqual(received(), messages.join(""))
     })))
 
@@ -87,7 +85,7 @@ describe("the engine's sockets, their writes coalesced", () => {
       client.write("next;")
       yield* tick
       assert.deepStrictEqual(batches, [1, 1])
-      yield* until("both", () => received() === "alone;next;")
+      yield* until(() => received() === "alone;next;")
     })))
 
   it.live("reports backpressure past the socket's buffer, and drains", () =>
@@ -97,7 +95,7 @@ describe("the engine's sockets, their writes coalesced", () => {
       const big = "x".repeat(4 * client.writableHighWaterMark)
       assert.isFalse(client.write(big))
       yield* Effect.callback<void>((resume) => void client.once("drain", () => resume(Effect.void)))
-      yield* until("the big write", () => received().length === big.length)
+      yield* until(() => received().length === big.length)
     })))
 
   it.live("gives each runner connection's Node socket to the server's handler, and coalesces its writes", () =>

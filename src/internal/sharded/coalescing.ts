@@ -25,7 +25,7 @@
  */
 import * as NodeSocket from "@effect/platform-node/NodeSocket"
 import * as NodeClusterSocket from "@effect/platform-node/NodeClusterSocket"
-import { Context, Effect, Layer, Scope } from "effect"
+import { Effect, Layer, Scope } from "effect"
 import * as Runners from "effect/cluster/Runners"
 import * as RpcClient from "effect/rpc/RpcClient"
 import * as RpcSerialization from "effect/rpc/RpcSerialization"
@@ -38,11 +38,11 @@ export const mostMessages = 16
 
 /**
  * Hold the writes made on `socket` during one run of this process's fibers
- * and send them in one system call, `most` at a time at most.
+ * and send them in one system call, `mostMessages` at a time at most.
  *
  * @internal
  */
-export const coalesceWrites = (socket: Net.Socket, most: number = mostMessages): void => {
+export const coalesceWrites = (socket: Net.Socket): void => {
   const write = socket.write
   /** writes held under this writer's one `cork` */
   let held = 0
@@ -58,7 +58,7 @@ export const coalesceWrites = (socket: Net.Socket, most: number = mostMessages):
     }
     held++
     const accepted = (write as (...args: Parameters<Net.Socket["write"]>) => boolean).apply(this, args)
-    if (held >= most) flush()
+    if (held >= mostMessages) flush()
     return accepted
   } as Net.Socket["write"]
 }
@@ -70,7 +70,7 @@ const close = (conn: Net.Socket, open: boolean): void => {
   else conn.destroy()
 }
 
-/** A TCP connection to a runner, its writes coalesced. */
+/** A TCP connection to a runner, its writes coalesced: `NodeSocket.makeNet`'s, which gives no hook to reach its socket. */
 const connect = (options: Net.NetConnectOpts): Effect.Effect<Net.Socket, Socket.SocketError, Scope.Scope> =>
   Effect.flatMap(Effect.scope, (scope) => {
     let conn: Net.Socket | undefined
@@ -130,8 +130,7 @@ export const layerSocketServer = Layer.effect(
       ...server,
       run: (handler) =>
         server.run((socket) =>
-          Effect.flatMap(Effect.context<never>(), (context) => {
-            const conn = Context.getOption(context, NodeSocket.NetSocket)
+          Effect.flatMap(Effect.serviceOption(NodeSocket.NetSocket), (conn) => {
             if (conn._tag === "Some") coalesceWrites(conn.value)
             return handler(socket)
           })
